@@ -1,0 +1,207 @@
+"""``InferenceCollector``: requests, latency, errors, in-flight, TTFT, tokens, cost, per version."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import ClassVar
+
+from collectors.base import BaseCollector
+from metrics_core import names
+from metrics_core.bus import EventBus
+from metrics_core.events import (
+    ActiveConnectionsChanged,
+    Event,
+    FirstTokenReceived,
+    InferenceCompleted,
+    InferenceFailed,
+    InferenceStarted,
+    MemoryUsageReported,
+)
+from metrics_core.registry import Registry
+from metrics_core.registry.protocol import BoundInstrument
+from metrics_core.tags import Tags
+from metrics_core.values import MetricKind
+
+_COUNTER = MetricKind.COUNTER
+_GAUGE = MetricKind.GAUGE
+_HISTOGRAM = MetricKind.HISTOGRAM
+_TIMER = MetricKind.TIMER
+
+
+class _VersionInstruments:
+    """The instruments of one model version, bound once."""
+
+    __slots__ = (
+        "batch_size",
+        "cached_tokens",
+        "connections",
+        "cost",
+        "errors",
+        "in_flight",
+        "input_tokens",
+        "latency",
+        "memory",
+        "output_tokens",
+        "registry",
+        "requests",
+        "tags",
+        "time_per_output_token",
+        "ttft",
+    )  # fmt: skip
+
+    def __init__(self, registry: Registry, model_name: str, version: str) -> None:
+        tags = Tags({names.MODEL_NAME: model_name, names.VERSION: version})
+        bind = registry.instrument
+        self.registry = registry
+        self.tags = tags
+        self.requests = bind(_COUNTER, names.REQUESTS_TOTAL, tags)
+        self.latency = bind(_TIMER, names.LATENCY, tags)
+        self.ttft = bind(_TIMER, names.TIME_TO_FIRST_TOKEN, tags)
+        self.time_per_output_token = bind(_TIMER, names.TIME_PER_OUTPUT_TOKEN, tags)
+        self.input_tokens = bind(
+            _HISTOGRAM, names.TOKEN_USAGE, tags.with_tag(names.TOKEN_TYPE, "input")
+        )
+        self.output_tokens = bind(
+            _HISTOGRAM, names.TOKEN_USAGE, tags.with_tag(names.TOKEN_TYPE, "output")
+        )
+        self.cached_tokens = bind(
+            _HISTOGRAM, names.TOKEN_USAGE, tags.with_tag(names.TOKEN_TYPE, "cached")
+        )
+        self.cost = bind(_COUNTER, names.COST_TOTAL, tags)
+        self.batch_size = bind(_HISTOGRAM, names.BATCH_SIZE, tags)
+        self.in_flight = bind(_GAUGE, names.IN_FLIGHT, tags)
+        self.connections = bind(_GAUGE, names.ACTIVE_CONNECTIONS, tags)
+        self.memory = bind(_GAUGE, names.MEMORY_USAGE, tags)
+        self.errors: dict[str, BoundInstrument] = {}
+
+    def error(self, error_type: str) -> BoundInstrument:
+        instrument = self.errors.get(error_type)
+        if instrument is None:
+            tags = self.tags.with_tag(names.ERROR_TYPE, error_type)
+            instrument = self.errors.setdefault(
+                error_type, self.registry.instrument(_COUNTER, names.ERRORS_TOTAL, tags)
+            )
+        return instrument
+
+
+class InferenceCollector(BaseCollector):
+    """Records what inference events say, per ``model_name`` and ``version``.
+
+    Metrics (see docs/metrics.md): ``model_inference_requests_total``,
+    ``model_inference_errors_total{error_type}``, ``model_inference_latency`` (ms,
+    every finished request), ``model_inference_in_flight`` (Started minus
+    Completed/Failed, never below 0), ``gen_ai.server.time_to_first_token``,
+    ``gen_ai.server.time_per_output_token``, ``gen_ai.client.token.usage`` by
+    ``gen_ai.token.type``, ``model_inference_cost_usd_total``,
+    ``model_inference_batch_size`` (batched requests only),
+    ``model_active_connections`` and ``model_memory_usage_bytes``.
+
+    Time to first token may come from ``FirstTokenReceived`` or from
+    ``InferenceCompleted.time_to_first_token_ms``; when both carry the same
+    ``request_id`` it is counted once.
+    """
+
+    subscriptions: ClassVar[Mapping[type[Event], str]] = {
+        InferenceStarted: "on_started",
+        InferenceCompleted: "on_completed",
+        InferenceFailed: "on_failed",
+        FirstTokenReceived: "on_first_token",
+        ActiveConnectionsChanged: "on_connections",
+        MemoryUsageReported: "on_memory",
+    }
+
+    def __init__(self, *, ttft_dedupe_size: int = 10_000) -> None:
+        self._versions: dict[tuple[str, str], _VersionInstruments] = {}
+        self._lock = threading.Lock()
+        self._in_flight: dict[tuple[str, str], int] = {}
+        self._ttft_seen: OrderedDict[str, None] = OrderedDict()
+        self._ttft_dedupe_size = ttft_dedupe_size
+
+    def bind(self, registry: Registry, bus: EventBus) -> None:
+        """Keep the registry; instruments bound to an earlier one are dropped."""
+        super().bind(registry, bus)
+        self._versions = {}
+
+    def _instruments(self, model_name: str, version: str) -> _VersionInstruments:
+        key = (model_name, version)
+        found = self._versions.get(key)
+        if found is None:
+            with self._lock:
+                found = self._versions.get(key)
+                if found is None:
+                    found = self._versions[key] = _VersionInstruments(
+                        self.registry, model_name, version
+                    )
+        return found
+
+    def on_started(self, event: InferenceStarted) -> None:
+        """Count the request in flight."""
+        self._move_in_flight(event.model_name, event.version, +1)
+
+    def on_completed(self, event: InferenceCompleted) -> None:
+        """Record a successful request and whatever else the event carries."""
+        key = (event.model_name, event.version)
+        inst = self._versions.get(key) or self._instruments(*key)
+        inst.requests.record(1.0)
+        inst.latency.record(event.duration_ms)
+        output = event.output_tokens
+        if output is not None:
+            inst.output_tokens.record(output)
+        if event.input_tokens is not None:
+            inst.input_tokens.record(event.input_tokens)
+        if event.cached_tokens is not None:
+            inst.cached_tokens.record(event.cached_tokens)
+        if event.cost_usd is not None:
+            inst.cost.record(event.cost_usd)
+        if event.batch_size != 1:
+            inst.batch_size.record(event.batch_size)
+        ttft = event.time_to_first_token_ms
+        if ttft is not None:
+            if not self._already_counted_ttft(event.request_id):
+                inst.ttft.record(ttft)
+            if output is not None and output > 1 and event.duration_ms > ttft:
+                inst.time_per_output_token.record((event.duration_ms - ttft) / (output - 1))
+        if self._in_flight:
+            self._move_in_flight(event.model_name, event.version, -1)
+
+    def on_failed(self, event: InferenceFailed) -> None:
+        """Record a failed request: counted as a request and as an error of its type."""
+        inst = self._instruments(event.model_name, event.version)
+        inst.requests.record(1.0)
+        inst.error(event.error_type).record(1.0)
+        inst.latency.record(event.duration_ms)
+        if self._in_flight:
+            self._move_in_flight(event.model_name, event.version, -1)
+
+    def on_first_token(self, event: FirstTokenReceived) -> None:
+        """Record time to first token as soon as it is known."""
+        self._instruments(event.model_name, event.version).ttft.record(event.time_to_first_token_ms)
+        if event.request_id is not None:
+            with self._lock:
+                self._ttft_seen[event.request_id] = None
+                while len(self._ttft_seen) > self._ttft_dedupe_size:
+                    self._ttft_seen.popitem(last=False)
+
+    def on_connections(self, event: ActiveConnectionsChanged) -> None:
+        """Set the active connections gauge."""
+        self._instruments(event.model_name, event.version).connections.record(event.count)
+
+    def on_memory(self, event: MemoryUsageReported) -> None:
+        """Set the memory gauge."""
+        self._instruments(event.model_name, event.version).memory.record(event.memory_bytes)
+
+    def _already_counted_ttft(self, request_id: str | None) -> bool:
+        if request_id is None or not self._ttft_seen:
+            return False
+        with self._lock:
+            return self._ttft_seen.pop(request_id, False) is None
+
+    def _move_in_flight(self, model_name: str, version: str, step: int) -> None:
+        key = (model_name, version)
+        inst = self._instruments(model_name, version)
+        with self._lock:
+            count = max(0, self._in_flight.get(key, 0) + step)
+            self._in_flight[key] = count
+            inst.in_flight.record(count)

@@ -1,0 +1,45 @@
+"""inference-metrics core: events, bus, values, registries, snapshots, queries, the facade."""
+
+from metrics_core.bus import EventBus, default_bus
+from metrics_core.clock import ManualClock
+from metrics_core.compare import Comparison
+from metrics_core.exporting import Exporter, ExportOutcome
+from metrics_core.facade import Metrics
+from metrics_core.query import VersionMetrics
+from metrics_core.registry import AggregatingRegistry, RawRegistry, Registry
+from metrics_core.snapshot import (
+    CounterSeries,
+    DistributionSeries,
+    GaugeSeries,
+    Snapshot,
+    WindowSummary,
+)
+from metrics_core.stats import Verdict
+from metrics_core.tags import Tags
+from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
+
+__all__ = [
+    "AggregatingRegistry",
+    "Comparison",
+    "Counter",
+    "CounterSeries",
+    "DistributionSeries",
+    "EventBus",
+    "ExportOutcome",
+    "Exporter",
+    "Gauge",
+    "GaugeSeries",
+    "Histogram",
+    "ManualClock",
+    "MetricKind",
+    "Metrics",
+    "RawRegistry",
+    "Registry",
+    "Snapshot",
+    "Tags",
+    "Timer",
+    "Verdict",
+    "VersionMetrics",
+    "WindowSummary",
+    "default_bus",
+]

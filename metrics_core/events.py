@@ -1,0 +1,271 @@
+"""Domain events: what serving code says happened.
+
+Events are frozen, slotted, keyword-only attrs classes named in the past tense.
+Per-model events carry ``model_name`` and ``version``. Users define their own
+events by subclassing :class:`Event` (or :class:`ModelEvent`); a listener of a
+base class receives every subclass.
+
+Validation runs once per event in ``__attrs_post_init__`` with fast inline
+checks, because events are built on the request path; a failing check falls
+back to the precise validators for the error message.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from collections.abc import Iterable
+
+import attrs
+
+from metrics_core._validation import (
+    check_finite,
+    check_non_negative,
+    non_empty_str,
+    non_negative_int,
+    optional_count,
+    optional_non_negative,
+    optional_str,
+    positive_int,
+    unit_interval,
+)
+
+_INF = math.inf
+
+
+def _fail_model(event: ModelEvent) -> None:
+    for field in ("model_name", "version"):
+        value = getattr(event, field)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"'{field}' must be a non-empty string: {value!r}")
+
+
+def _non_negative(value: object, field: str) -> None:
+    try:
+        if 0.0 <= value < _INF:  # type: ignore[operator]
+            return
+    except TypeError:
+        pass
+    check_non_negative(value, field)
+    if isinstance(value, bool):
+        raise ValueError(f"'{field}' must be a number: {value!r}")
+
+
+def _optional_non_negative(value: object, field: str) -> None:
+    if value is not None:
+        _non_negative(value, field)
+
+
+def _optional_count(value: object, field: str) -> None:
+    if value is None or (isinstance(value, int) and value.__class__ is int and value >= 0):
+        return
+    raise ValueError(f"'{field}' must be an int >= 0 or None: {value!r}")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Event:
+    """Base of every event. ``timestamp`` is seconds since the epoch."""
+
+    timestamp: float = attrs.field(factory=time.time)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class ModelEvent(Event):
+    """Base of the events about one model version."""
+
+    model_name: str
+    version: str
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.model_name and self.version) or not (
+            self.model_name.__class__ is str and self.version.__class__ is str
+        ):
+            _fail_model(self)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class InferenceStarted(ModelEvent):
+    """A request entered the model; pairs with Completed or Failed for in-flight counts."""
+
+    request_id: str | None = attrs.field(default=None, validator=optional_str)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class InferenceCompleted(ModelEvent):
+    """A request finished successfully.
+
+    ``duration_ms`` is the end-to-end latency. The optional fields are recorded
+    when present: tokens (``input_tokens``, ``output_tokens``, ``cached_tokens``),
+    ``time_to_first_token_ms`` for streaming, ``cost_usd``, ``batch_size``,
+    ``confidence`` (0..1) and ``predicted_class``.
+    """
+
+    duration_ms: float
+    request_id: str | None = None
+    time_to_first_token_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    batch_size: int = 1
+    confidence: float | None = None
+    predicted_class: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        ModelEvent.__attrs_post_init__(self)
+        _non_negative(self.duration_ms, "duration_ms")
+        _optional_non_negative(self.time_to_first_token_ms, "time_to_first_token_ms")
+        _optional_count(self.input_tokens, "input_tokens")
+        _optional_count(self.output_tokens, "output_tokens")
+        _optional_count(self.cached_tokens, "cached_tokens")
+        _optional_non_negative(self.cost_usd, "cost_usd")
+        if not (self.batch_size.__class__ is int and self.batch_size >= 1):
+            positive_int(self, attrs.fields(InferenceCompleted).batch_size, self.batch_size)
+        if self.confidence is not None:
+            unit_interval(self, attrs.fields(InferenceCompleted).confidence, self.confidence)
+        if self.request_id is not None and self.request_id.__class__ is not str:
+            optional_str(self, attrs.fields(InferenceCompleted).request_id, self.request_id)
+        if self.predicted_class is not None and self.predicted_class.__class__ is not str:
+            optional_str(
+                self, attrs.fields(InferenceCompleted).predicted_class, self.predicted_class
+            )
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class InferenceFailed(ModelEvent):
+    """A request failed; ``error_type`` names the failure (an exception class name, say)."""
+
+    duration_ms: float
+    error_type: str = attrs.field(validator=non_empty_str)
+    request_id: str | None = attrs.field(default=None, validator=optional_str)
+
+    def __attrs_post_init__(self) -> None:
+        ModelEvent.__attrs_post_init__(self)
+        _non_negative(self.duration_ms, "duration_ms")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class FirstTokenReceived(ModelEvent):
+    """A streaming response produced its first token."""
+
+    time_to_first_token_ms: float
+    request_id: str | None = attrs.field(default=None, validator=optional_str)
+
+    def __attrs_post_init__(self) -> None:
+        ModelEvent.__attrs_post_init__(self)
+        _non_negative(self.time_to_first_token_ms, "time_to_first_token_ms")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class RetryAttempted(ModelEvent):
+    """A call is being retried: ``attempt`` is 1 for the first retry."""
+
+    attempt: int = attrs.field(validator=positive_int)
+    error_type: str = attrs.field(validator=non_empty_str)
+    delay_ms: float = attrs.field(default=0.0, validator=optional_non_negative)
+
+
+class CircuitState(str, enum.Enum):
+    """States of a circuit breaker, valued as exported by the state gauge."""
+
+    CLOSED = "closed"
+    HALF_OPEN = "half_open"
+    OPEN = "open"
+
+    @property
+    def gauge_value(self) -> float:
+        """0 closed, 1 half-open, 2 open."""
+        return {"closed": 0.0, "half_open": 1.0, "open": 2.0}[self.value]
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class CircuitBreakerChanged(ModelEvent):
+    """A circuit breaker moved from ``previous`` to ``state``."""
+
+    previous: CircuitState = attrs.field(converter=CircuitState)
+    state: CircuitState = attrs.field(converter=CircuitState)
+    breaker: str = attrs.field(default="default", validator=non_empty_str)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class ActiveConnectionsChanged(ModelEvent):
+    """The number of open connections (or in-flight sessions) of a version is now ``count``."""
+
+    count: int = attrs.field(validator=non_negative_int)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class MemoryUsageReported(ModelEvent):
+    """A version now uses ``memory_bytes`` of memory."""
+
+    memory_bytes: int = attrs.field(validator=non_negative_int)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class ResourcesSampled(Event):
+    """One sample of host and process resources; ``None`` where it could not be read.
+
+    Disk and network fields are cumulative byte counts since boot, as the OS reports them.
+    """
+
+    cpu_percent: float | None = attrs.field(default=None, validator=optional_non_negative)
+    process_cpu_percent: float | None = attrs.field(default=None, validator=optional_non_negative)
+    memory_used_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    memory_available_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    process_rss_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    disk_read_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    disk_write_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    net_sent_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    net_recv_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    open_fds: int | None = attrs.field(default=None, validator=optional_count)
+    threads: int | None = attrs.field(default=None, validator=optional_count)
+
+
+def _pairs(pairs: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    return tuple((int(pid), int(used)) for pid, used in pairs)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class GpuSampled(Event):
+    """One NVML sample of one GPU; ``None`` where NVML did not answer.
+
+    ``process_memory_bytes`` maps a process id to the GPU memory it uses.
+    """
+
+    gpu_index: int = attrs.field(validator=non_negative_int)
+    gpu_name: str | None = attrs.field(default=None, validator=optional_str)
+    utilization_percent: float | None = attrs.field(default=None, validator=optional_non_negative)
+    memory_used_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    memory_total_bytes: int | None = attrs.field(default=None, validator=optional_count)
+    temperature_celsius: float | None = attrs.field(default=None)
+    power_watts: float | None = attrs.field(default=None, validator=optional_non_negative)
+    process_memory_bytes: tuple[tuple[int, int], ...] = attrs.field(default=(), converter=_pairs)
+
+    def __attrs_post_init__(self) -> None:
+        if self.temperature_celsius is not None:
+            check_finite(self.temperature_celsius, "temperature_celsius")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class DriftMeasured(ModelEvent):
+    """A drift score of ``kind`` (distribution, confidence, ...) was measured."""
+
+    kind: str = attrs.field(validator=non_empty_str)
+    score: float
+    threshold: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        ModelEvent.__attrs_post_init__(self)
+        check_finite(self.score, "score")
+        if self.threshold is not None:
+            check_finite(self.threshold, "threshold")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class PredictionEvaluated(ModelEvent):
+    """Ground truth arrived for a prediction: ``expected`` versus ``actual`` class."""
+
+    expected: str = attrs.field(validator=non_empty_str)
+    actual: str = attrs.field(validator=non_empty_str)
+    request_id: str | None = attrs.field(default=None, validator=optional_str)

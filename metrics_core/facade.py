@@ -1,0 +1,275 @@
+"""``Metrics``: the facade that wires collectors to the bus and snapshots to exporters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from metrics_core import names
+from metrics_core.bus import EventBus, default_bus
+from metrics_core.clock import Clock
+from metrics_core.compare import Comparison, compare_versions
+from metrics_core.events import (
+    ActiveConnectionsChanged,
+    Event,
+    InferenceCompleted,
+    InferenceFailed,
+    MemoryUsageReported,
+)
+from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome
+from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
+from metrics_core.registry import AggregatingRegistry, Registry
+from metrics_core.shutdown import ShutdownHook
+from metrics_core.snapshot import Snapshot, Window
+from metrics_core.tags import Tags
+
+_log = structlog.get_logger("metrics_core.facade")
+
+
+class Metrics:
+    """Wires collectors to a bus and a registry, and fans snapshots out to exporters.
+
+    >>> metrics = Metrics().collect(InferenceCollector()).export_to(ConsoleExporter())
+    >>> metrics.record_inference("bert", "v2", latency_ms=12.5, success=True)
+    >>> metrics.get_metrics("bert", "v2", window=60).request_count
+    1
+
+    :param bus: the bus to listen on; the process-wide default bus when omitted.
+    :param registry: where collectors record; a new ``AggregatingRegistry`` when omitted.
+    :param clock: the clock of that new registry (give the registry its own clock instead
+        when you pass one).
+    :param export_timeout: seconds an exporter may take before it is cut off.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus | None = None,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        *,
+        export_timeout: float = 10.0,
+    ) -> None:
+        if registry is not None and clock is not None and registry.clock is not clock:
+            raise ValueError("pass 'clock' to the registry you give, not to Metrics")
+        if not export_timeout > 0:
+            raise ValueError(f"'export_timeout' must be > 0 seconds: {export_timeout!r}")
+        self.bus: EventBus = bus if bus is not None else default_bus()
+        self.registry: Registry = (
+            registry if registry is not None else AggregatingRegistry(clock=clock)
+        )
+        self.export_timeout = export_timeout
+        self._collectors: list[Any] = []
+        self._subscriptions: list[tuple[type[Event], Any]] = []
+        self._fanout = ExportFanout(on_error=self._count_export_error)
+        self._export_lock = threading.Lock()
+        self._auto_stop: threading.Event | None = None
+        self._auto_thread: threading.Thread | None = None
+        self._shutdown: ShutdownHook | None = None
+        self._closed = False
+        self._warned_unheard = False
+        self.bus.on_listener_error(self._count_listener_error)
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def collect(self, collector: Any) -> Metrics:
+        """Bind ``collector`` to the registry, subscribe its handlers, start it. Chainable."""
+        collector.bind(self.registry, self.bus)
+        for event_type, handler in collector.listeners().items():
+            self.bus.subscribe(event_type, handler)
+            self._subscriptions.append((event_type, handler))
+        self._collectors.append(collector)
+        collector.start()
+        return self
+
+    def export_to(
+        self, exporter: Exporter, *, timeout: float | None = None, name: str | None = None
+    ) -> Metrics:
+        """Add ``exporter``; each of its calls is cut off after ``timeout`` seconds. Chainable.
+
+        ``name`` (default: the class name, numbered if repeated) tags its errors in
+        ``metrics_export_errors_total{exporter}``.
+        """
+        taken = set(self._fanout.names())
+        label = name or type(exporter).__name__
+        if name is None:
+            base, n = label, 2
+            while label in taken:
+                label, n = f"{base}_{n}", n + 1
+        self._fanout.add(exporter, label, timeout or self.export_timeout)
+        return self
+
+    # -- exporting -----------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """An immutable snapshot of the registry."""
+        return self.registry.snapshot()
+
+    def export(self, *, deadline: float | None = None) -> list[ExportOutcome]:
+        """Export one snapshot to every exporter; ``deadline`` is in seconds from now.
+
+        Concurrent calls run one after the other. Failures are logged and counted,
+        never raised.
+        """
+        limit = None if deadline is None else time.monotonic() + deadline
+        with self._export_lock:
+            return self._fanout.export(self.snapshot(), limit)
+
+    def start_auto_export(self, interval: float) -> None:
+        """Export every ``interval`` seconds from a daemon thread (never overlapping itself)."""
+        if not interval > 0:
+            raise ValueError(f"'interval' must be > 0 seconds: {interval!r}")
+        self.stop_auto_export()
+        stop = threading.Event()
+
+        def loop() -> None:
+            next_run = time.monotonic() + interval
+            while not stop.wait(max(0.0, next_run - time.monotonic())):
+                try:
+                    self.export()
+                except Exception:  # a broken snapshot must not end the loop
+                    _log.exception("auto_export_failed")
+                next_run += interval
+                now = time.monotonic()
+                if next_run < now:  # an export took longer than the interval: skip ticks
+                    next_run = now + interval - (now - next_run) % interval
+
+        self._auto_stop = stop
+        self._auto_thread = threading.Thread(target=loop, name="metrics-auto-export", daemon=True)
+        self._auto_thread.start()
+
+    def stop_auto_export(self, timeout: float = 5.0) -> None:
+        """Stop periodic export; waits up to ``timeout`` for a running export."""
+        if self._auto_stop is not None:
+            self._auto_stop.set()
+        thread = self._auto_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._auto_stop = self._auto_thread = None
+
+    def export_on_shutdown(self, deadline: float = 5.0) -> Metrics:
+        """Export and close once more at interpreter exit and on SIGTERM, within ``deadline``."""
+        if not deadline > 0:
+            raise ValueError(f"'deadline' must be > 0 seconds: {deadline!r}")
+        if self._shutdown is not None:
+            self._shutdown.uninstall()
+        self._shutdown = ShutdownHook(lambda: self.close(deadline=deadline))
+        self._shutdown.install()
+        return self
+
+    def close(self, deadline: float = 5.0) -> None:
+        """Stop auto-export and collectors, unsubscribe, export a last time, close exporters.
+
+        Returns within about ``deadline`` seconds whatever the exporters do.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        end = time.monotonic() + deadline
+        self.stop_auto_export(timeout=max(0.0, min(1.0, end - time.monotonic())))
+        for event_type, handler in self._subscriptions:
+            self.bus.unsubscribe(event_type, handler)
+        self._subscriptions.clear()
+        for collector in self._collectors:
+            try:
+                collector.stop()
+            except Exception:
+                _log.exception("collector_stop_failed", collector=type(collector).__name__)
+        with self._export_lock:
+            self._fanout.export(self.snapshot(), end)
+            self._fanout.close(end)
+        self.bus.remove_listener_error_hook(self._count_listener_error)
+        if self._shutdown is not None:
+            self._shutdown.uninstall()
+
+    def __enter__(self) -> Metrics:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the recording API of the per-version spec --------------------------------------
+
+    def record_inference(
+        self,
+        model_name: str,
+        version: str,
+        latency_ms: float,
+        success: bool,
+        error_type: str | None = None,
+    ) -> None:
+        """Emit ``InferenceCompleted``, or ``InferenceFailed`` (``error_type`` or "unknown")."""
+        event: Event
+        if success:
+            if error_type is not None:
+                raise ValueError(f"'error_type' must be None when success is True: {error_type!r}")
+            event = InferenceCompleted(
+                model_name=model_name, version=version, duration_ms=latency_ms
+            )
+        else:
+            event = InferenceFailed(
+                model_name=model_name,
+                version=version,
+                duration_ms=latency_ms,
+                error_type=error_type or "unknown",
+            )
+        self._emit(event)
+
+    def record_active_connections(self, model_name: str, version: str, count: int) -> None:
+        """Emit ``ActiveConnectionsChanged``."""
+        self._emit(ActiveConnectionsChanged(model_name=model_name, version=version, count=count))
+
+    def record_memory_usage(self, model_name: str, version: str, bytes: int) -> None:
+        """Emit ``MemoryUsageReported`` (``bytes`` as the per-version spec names it)."""
+        self._emit(MemoryUsageReported(model_name=model_name, version=version, memory_bytes=bytes))
+
+    def _emit(self, event: Event) -> None:
+        if not self._warned_unheard and not self.bus.has_listeners(type(event)):
+            self._warned_unheard = True
+            _log.warning(
+                "event_not_collected",
+                event_type=type(event).__name__,
+                hint="collect an InferenceCollector: Metrics().collect(InferenceCollector())",
+            )
+        self.bus.emit(event)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def get_metrics(self, model_name: str, version: str, window: Window = 60.0) -> VersionMetrics:
+        """``VersionMetrics`` of one version over the last ``window`` (timedelta or seconds)."""
+        snapshot = self.registry.snapshot(
+            names=QUERY_NAMES, match={names.MODEL_NAME: model_name, names.VERSION: version}
+        )
+        return version_metrics(snapshot, model_name, version, window)
+
+    def get_all_metrics(self, window: Window = 60.0) -> dict[str, VersionMetrics]:
+        """``VersionMetrics`` of every version, keyed ``"model:version"``."""
+        return all_version_metrics(self.registry.snapshot(names=QUERY_NAMES), window)
+
+    def compare(
+        self, model_name: str, baseline: str, candidate: str, window: Window = 300.0
+    ) -> Comparison:
+        """Compare a candidate version with a baseline (latency and error rate, with a verdict)."""
+        snapshot = self.registry.snapshot(names=QUERY_NAMES, match={names.MODEL_NAME: model_name})
+        return compare_versions(snapshot, model_name, baseline, candidate, window)
+
+    # -- self-metrics ----------------------------------------------------------------------
+
+    def _count_export_error(self, exporter: str, reason: str) -> None:
+        self.registry.counter(
+            names.EXPORT_ERRORS_TOTAL, Tags({"exporter": exporter, "reason": reason})
+        )
+
+    def _count_listener_error(self, event: Event, listener: Any, error: BaseException) -> None:
+        name = getattr(listener, "__qualname__", type(listener).__name__)
+        self.registry.counter(
+            names.LISTENER_ERRORS_TOTAL, Tags({"event": type(event).__name__, "listener": name})
+        )

@@ -1,0 +1,132 @@
+"""Live series of the aggregating registry: the code on the request path.
+
+Each live series records under the registry's lock and reads the registry's
+clock. A series dropped by the idle sweep is marked ``expired``; a record that
+finds it so returns ``False`` and the caller resolves the series again, so a
+value racing the sweep is never lost.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from bisect import bisect_left
+
+from metrics_core._validation import check_finite, check_non_negative
+from metrics_core.clock import Clock
+from metrics_core.values import MetricKind
+from metrics_core.windows import WindowedCounter, WindowedDistribution
+
+_INF = math.inf
+_log2 = math.log2
+_ceil = math.ceil
+
+
+class LiveCounter(WindowedCounter):
+    """A counter series."""
+
+    __slots__ = ("_clock", "_lock", "expired", "updated_at")
+
+    def __init__(self, now: float, lock: threading.Lock, clock: Clock) -> None:
+        super().__init__(now)
+        self._lock = lock
+        self._clock = clock
+        self.expired = False
+        self.updated_at = now
+
+    def record(self, increment: float) -> bool:
+        """Add ``increment`` (finite, >= 0); ``False`` if the series has expired."""
+        if not 0.0 <= increment < _INF:
+            check_non_negative(increment, "increment")
+        with self._lock:
+            if self.expired:
+                return False
+            now = self._clock()
+            if now >= self._open_end:
+                self.rotate(now)
+                self.updated_at = now
+            self._open += increment
+        return True
+
+
+class LiveGauge:
+    """A gauge series: the last value set."""
+
+    __slots__ = ("_clock", "_lock", "expired", "updated_at", "value")
+
+    def __init__(self, now: float, lock: threading.Lock, clock: Clock) -> None:
+        self._lock = lock
+        self._clock = clock
+        self.expired = False
+        self.value = 0.0
+        self.updated_at = now
+
+    def record(self, value: float) -> bool:
+        """Set the gauge to ``value`` (finite); ``False`` if the series has expired."""
+        if not -_INF < value < _INF:
+            check_finite(value, "value")
+        with self._lock:
+            if self.expired:
+                return False
+            self.value = value
+            self.updated_at = self._clock()
+        return True
+
+
+class LiveDistribution(WindowedDistribution):
+    """A histogram or timer series (timers reject negative durations)."""
+
+    __slots__ = (
+        "_clock", "_floor", "_lock", "bounds", "bucket_counts", "expired", "kind", "updated_at",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        now: float,
+        lock: threading.Lock,
+        clock: Clock,
+        kind: MetricKind,
+        bounds: tuple[float, ...],
+    ) -> None:
+        super().__init__(now)
+        self._lock = lock
+        self._clock = clock
+        self.expired = False
+        self.updated_at = now
+        self.kind = kind
+        self._floor = 0.0 if kind is MetricKind.TIMER else -_INF
+        self.bounds = bounds
+        self.bucket_counts = [0] * (len(bounds) + 1)
+
+    def record(self, value: float) -> bool:
+        """Observe ``value``; ``False`` if the series has expired."""
+        if not self._floor <= value < _INF:
+            if self.kind is MetricKind.TIMER:
+                check_non_negative(value, "duration_ms")
+            check_finite(value, "value")
+        with self._lock:
+            if self.expired:
+                return False
+            now = self._clock()
+            if now >= self._open_end:
+                self.rotate(now)
+                self.updated_at = now
+            self.count += 1
+            self.total += value
+            self.minimum = min(self.minimum, value)
+            self.maximum = max(self.maximum, value)
+            if value > 0.0:
+                index = _ceil(_log2(value) * 64) - 1
+                positive = self.positive
+                positive[index] = positive.get(index, 0) + 1
+            elif value == 0.0:
+                self.zeros += 1
+            else:
+                index = _ceil(_log2(-value) * 64) - 1
+                negative = self.negative
+                negative[index] = negative.get(index, 0) + 1
+            self.bucket_counts[bisect_left(self.bounds, value)] += 1
+        return True
+
+
+LiveSeries = LiveCounter | LiveGauge | LiveDistribution

@@ -1,0 +1,324 @@
+"""``AggregatingRegistry``: one bounded series per (kind, name, tags).
+
+Counters keep a total, gauges the last value, histograms and timers count, sum,
+min, max, explicit bucket counts and per-slot exponential sketches (see
+``metrics_core.windows``). Memory stays bounded: slots roll off, idle series
+expire after ``series_ttl``, and past ``max_series_per_metric`` new tag sets of
+a metric fold into one ``overflow="true"`` series, counted in
+``metrics_cardinality_overflow_total{metric}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+
+from metrics_core._validation import check_finite, check_metric_name, check_non_negative
+from metrics_core.clock import Clock, system_clock
+from metrics_core.names import OVERFLOW_TOTAL
+from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
+from metrics_core.snapshot import (
+    CounterSeries,
+    DistributionSeries,
+    GaugeSeries,
+    Series,
+    Snapshot,
+)
+from metrics_core.tags import Tags, TagValue
+from metrics_core.values import MetricKind
+
+DEFAULT_TIMER_BUCKETS_MS: tuple[float, ...] = (
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000,
+)  # fmt: skip
+"""Explicit bucket bounds for timers, in milliseconds: suited to inference latency."""
+
+DEFAULT_HISTOGRAM_BUCKETS: tuple[float, ...] = (
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+)  # fmt: skip
+"""Explicit bucket bounds for histograms (token counts, batch sizes, ...)."""
+
+OVERFLOW_TAGS = Tags({"overflow": "true"})
+"""The tags of the series that folds a metric's excess tag sets."""
+
+_INF = math.inf
+_NONE: dict[Tags, LiveSeries] = {}
+Family = dict[Tags, LiveSeries]
+
+
+class Instrument:
+    """A series bound once by name and tags, recorded many times.
+
+    Collectors cache instruments per model version, sparing the tag and name
+    lookups on every value. Returned by :meth:`AggregatingRegistry.instrument`.
+    """
+
+    __slots__ = ("_kind", "_name", "_registry", "_series", "_tags")
+
+    def __init__(
+        self,
+        registry: AggregatingRegistry,
+        kind: MetricKind,
+        name: str,
+        tags: Tags,
+        series: LiveSeries | None,
+    ) -> None:
+        self._registry = registry
+        self._kind = kind
+        self._name = name
+        self._tags = tags
+        self._series = series
+
+    def record(self, value: float) -> None:
+        """Record ``value``: an increment, a gauge value, an observation or a duration (ms)."""
+        series = self._series
+        if series is None or not series.record(value):
+            self._series = self._registry._record_slow(self._kind, self._name, self._tags, value)
+
+
+class AggregatingRegistry:
+    """A registry that aggregates values into bounded series; thread-safe.
+
+    :param clock: where time comes from (``time.time`` by default).
+    :param max_series_per_metric: tag sets kept per metric name before folding.
+    :param series_ttl: seconds after which an idle counter, histogram or timer
+        series is dropped (``None``: never). Gauges hold state, not flow: they stay
+        until overwritten or cleared.
+    :param buckets: explicit bucket bounds per metric name, overriding the defaults.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        max_series_per_metric: int = 2_000,
+        series_ttl: float | None = 3_600.0,
+        buckets: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        if max_series_per_metric < 1:
+            raise ValueError(f"'max_series_per_metric' must be >= 1: {max_series_per_metric!r}")
+        if series_ttl is not None and not series_ttl > 0:
+            raise ValueError(f"'series_ttl' must be > 0 or None: {series_ttl!r}")
+        self.clock: Clock = clock or system_clock
+        self.max_series_per_metric = max_series_per_metric
+        self.series_ttl = series_ttl
+        self._buckets = {name: _bounds(name, b) for name, b in (buckets or {}).items()}
+        self._lock = threading.Lock()
+        self._counters: dict[str, Family] = {}
+        self._gauges: dict[str, Family] = {}
+        self._histograms: dict[str, Family] = {}
+        self._timers: dict[str, Family] = {}
+        self._by_kind = {
+            MetricKind.COUNTER: self._counters,
+            MetricKind.GAUGE: self._gauges,
+            MetricKind.HISTOGRAM: self._histograms,
+            MetricKind.TIMER: self._timers,
+        }
+        self._kinds: dict[str, MetricKind] = {}
+        self._next_sweep = -_INF
+
+    # -- recording ------------------------------------------------------------------
+
+    def counter(
+        self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
+    ) -> None:
+        """Add ``increment`` (finite, >= 0) to the counter ``name{tags}``."""
+        if tags.__class__ is not Tags:
+            tags = Tags.of(tags)
+        series = self._counters.get(name, _NONE).get(tags)
+        if series is None or not series.record(increment):
+            self._record_slow(MetricKind.COUNTER, name, tags, increment)
+
+    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
+        """Set the gauge ``name{tags}`` to ``value`` (finite)."""
+        if tags.__class__ is not Tags:
+            tags = Tags.of(tags)
+        series = self._gauges.get(name, _NONE).get(tags)
+        if series is None or not series.record(value):
+            self._record_slow(MetricKind.GAUGE, name, tags, value)
+
+    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
+        """Observe ``value`` (finite) in the histogram ``name{tags}``."""
+        if tags.__class__ is not Tags:
+            tags = Tags.of(tags)
+        series = self._histograms.get(name, _NONE).get(tags)
+        if series is None or not series.record(value):
+            self._record_slow(MetricKind.HISTOGRAM, name, tags, value)
+
+    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> None:
+        """Observe ``duration_ms`` (finite, >= 0) in the timer ``name{tags}``."""
+        if tags.__class__ is not Tags:
+            tags = Tags.of(tags)
+        series = self._timers.get(name, _NONE).get(tags)
+        if series is None or not series.record(duration_ms):
+            self._record_slow(MetricKind.TIMER, name, tags, duration_ms)
+
+    def instrument(
+        self, kind: MetricKind, name: str, tags: Tags | Mapping[str, TagValue]
+    ) -> Instrument:
+        """Bind ``name{tags}`` of ``kind`` for repeated recording (validates the name now)."""
+        if tags.__class__ is not Tags:
+            tags = Tags.of(tags)
+        known = self._kinds.get(name)
+        if known is None:
+            check_metric_name(name)
+        elif known is not kind:
+            raise ValueError(f"metric {name!r} is a {known.value}, not a {kind.value}")
+        series = self._by_kind[kind].get(name, _NONE).get(tags)
+        return Instrument(self, kind, name, tags, series)
+
+    # -- the slow path: new series, expired series, folding (under the lock) ---------
+
+    def _record_slow(
+        self, kind: MetricKind, name: str, tags: Tags, value: float
+    ) -> LiveSeries | None:
+        """Record into a series created or found under the lock.
+
+        Returns the series for an ``Instrument`` to cache, or ``None`` when the value
+        was folded into the overflow series (which must be counted every time).
+        """
+        _VALIDATE[kind](value)
+        while True:
+            with self._lock:
+                series, folded = self._resolve(kind, name, tags)
+            if series.record(value):
+                return None if folded else series
+
+    def _resolve(self, kind: MetricKind, name: str, tags: Tags) -> tuple[LiveSeries, bool]:
+        now = self.clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        known = self._kinds.get(name)
+        if known is None:
+            check_metric_name(name)
+        elif known is not kind:
+            raise ValueError(f"metric {name!r} is a {known.value}, not a {kind.value}")
+        family = self._by_kind[kind].setdefault(name, {})
+        self._kinds[name] = kind
+        series = family.get(tags)
+        if series is not None:
+            return series, False
+        folded = len(family) >= self.max_series_per_metric and tags != OVERFLOW_TAGS
+        if folded:
+            self._count_overflow(name, now)
+            tags = OVERFLOW_TAGS
+            series = family.get(tags)
+            if series is not None:
+                return series, True
+        series = family[tags] = self._new_series(kind, name, now)
+        return series, folded
+
+    def _new_series(self, kind: MetricKind, name: str, now: float) -> LiveSeries:
+        if kind is MetricKind.COUNTER:
+            return LiveCounter(now, self._lock, self.clock)
+        if kind is MetricKind.GAUGE:
+            return LiveGauge(now, self._lock, self.clock)
+        default = (
+            DEFAULT_TIMER_BUCKETS_MS if kind is MetricKind.TIMER else DEFAULT_HISTOGRAM_BUCKETS
+        )
+        bounds = self._buckets.get(name, default)
+        return LiveDistribution(now, self._lock, self.clock, kind, bounds)
+
+    def _count_overflow(self, name: str, now: float) -> None:
+        family = self._counters.setdefault(OVERFLOW_TOTAL, {})
+        self._kinds[OVERFLOW_TOTAL] = MetricKind.COUNTER
+        key = Tags({"metric": name})
+        counter = family.get(key)
+        if not isinstance(counter, LiveCounter):
+            counter = family[key] = LiveCounter(now, self._lock, self.clock)
+        counter.add(1.0, now)
+        counter.updated_at = now
+
+    def _sweep(self, now: float) -> None:
+        """Drop series idle longer than the TTL; runs at most every ttl/10 (<= 60 s)."""
+        ttl = self.series_ttl
+        self._next_sweep = now + (60.0 if ttl is None else min(60.0, ttl / 10))
+        if ttl is None:
+            return
+        horizon = now - ttl
+        for by_name in (self._counters, self._histograms, self._timers):
+            for name in list(by_name):
+                family = by_name[name]
+                for tags in [t for t, s in family.items() if s.updated_at < horizon]:
+                    family.pop(tags).expired = True
+                if not family:
+                    del by_name[name]
+                    self._kinds.pop(name, None)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def snapshot(
+        self, *, names: Iterable[str] | None = None, match: Mapping[str, str] | None = None
+    ) -> Snapshot:
+        """An immutable copy of the selected series, consistent at one instant."""
+        wanted = None if names is None else set(names)
+        out: list[Series] = []
+        with self._lock:
+            now = self.clock()
+            if now >= self._next_sweep:
+                self._sweep(now)
+            for kind, by_name in self._by_kind.items():
+                selected = (
+                    by_name.items()
+                    if wanted is None
+                    else ((n, by_name[n]) for n in wanted if n in by_name)
+                )
+                for name, family in selected:
+                    for tags, live in family.items():
+                        if not match or tags.includes(match):
+                            out.append(_freeze(kind, name, tags, live))
+        return Snapshot(now, tuple(out))
+
+    def series_count(self) -> int:
+        """How many series are held, of every kind."""
+        with self._lock:
+            return sum(len(f) for by_name in self._by_kind.values() for f in by_name.values())
+
+    def clear(self) -> None:
+        """Forget every series."""
+        with self._lock:
+            for by_name in self._by_kind.values():
+                for family in by_name.values():
+                    for series in family.values():
+                        series.expired = True
+                by_name.clear()
+            self._kinds.clear()
+
+
+def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
+    if isinstance(live, LiveCounter):
+        return CounterSeries(name, tags, live.total, live.updated_at, live.view())
+    if isinstance(live, LiveGauge):
+        return GaugeSeries(name, tags, live.value, live.updated_at)
+    window, all_time = live.view()
+    return DistributionSeries(
+        kind, name, tags, all_time, live.bounds, tuple(live.bucket_counts), live.updated_at, window
+    )
+
+
+def _validate_timer(value: float) -> None:
+    check_non_negative(value, "duration_ms")
+
+
+def _validate_counter(value: float) -> None:
+    check_non_negative(value, "increment")
+
+
+def _validate_value(value: float) -> None:
+    check_finite(value, "value")
+
+
+_VALIDATE = {
+    MetricKind.COUNTER: _validate_counter,
+    MetricKind.GAUGE: _validate_value,
+    MetricKind.HISTOGRAM: _validate_value,
+    MetricKind.TIMER: _validate_timer,
+}
+
+
+def _bounds(name: str, bounds: Sequence[float]) -> tuple[float, ...]:
+    values = tuple(check_finite(b, f"buckets[{name!r}]") for b in bounds)
+    if not values or any(a >= b for a, b in itertools.pairwise(values)):
+        raise ValueError(f"'buckets[{name!r}]' must be a non-empty increasing sequence: {bounds!r}")
+    return values

@@ -1,0 +1,214 @@
+"""The mergeable quantile sketch: base-2 exponential buckets at scale 6.
+
+Bucket ``i`` holds values in ``(2**(i/64), 2**((i+1)/64)]``, the layout of
+OpenTelemetry exponential histograms and Prometheus native histograms, so a
+sketch exports as-is. Adjacent bucket bounds differ by 1.09 %; a quantile read
+from the right bucket is within about 0.55 % of the true value.
+
+:class:`BucketData` is the immutable summary of a set of observations (count,
+sum, min, max, exact zeros, dense positive and negative bucket counts). It is
+what closed time slots, rollups and snapshots hold: merging makes a new one,
+so snapshots can share them without copying.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from itertools import accumulate
+from operator import add
+
+import attrs
+
+SCALE = 6
+"""Resolution: 2**SCALE buckets per power of two."""
+
+_PER_OCTAVE = 1 << SCALE
+_BASE = 2.0 ** (1.0 / _PER_OCTAVE)
+_log2 = math.log2
+_ceil = math.ceil
+
+Counts = array | tuple[int, ...]  # type: ignore[type-arg]
+
+
+def bucket_index(value: float) -> int:
+    """The index of the bucket holding ``value`` (> 0)."""
+    return _ceil(_log2(value) * _PER_OCTAVE) - 1
+
+
+def bucket_lower(index: int) -> float:
+    """The exclusive lower bound of bucket ``index``."""
+    return float(2.0 ** (index / _PER_OCTAVE))
+
+
+def bucket_upper(index: int) -> float:
+    """The inclusive upper bound of bucket ``index``."""
+    return float(2.0 ** ((index + 1) / _PER_OCTAVE))
+
+
+def _compact(counts: list[int]) -> Counts:
+    """Store counts in the narrowest unsigned array that holds them."""
+    top = max(counts, default=0)
+    if top < 1 << 16:
+        return array("H", counts)
+    if top < 1 << 32:
+        return array("I", counts)
+    return array("Q", counts)
+
+
+def dense(sparse: Mapping[int, int]) -> tuple[int, Counts]:
+    """Turn ``{index: count}`` into ``(offset, counts)`` with counts[k] for index offset+k."""
+    if not sparse:
+        return 0, ()
+    low = min(sparse)
+    counts = [0] * (max(sparse) - low + 1)
+    for index, count in sparse.items():
+        counts[index - low] = count
+    return low, _compact(counts)
+
+
+def _merge_dense(parts: Iterable[tuple[int, Counts]]) -> tuple[int, list[int]]:
+    items = [(offset, counts) for offset, counts in parts if len(counts)]
+    if not items:
+        return 0, []
+    low = min(offset for offset, _ in items)
+    high = max(offset + len(counts) for offset, counts in items)
+    merged = [0] * (high - low)
+    for offset, counts in items:
+        start = offset - low
+        end = start + len(counts)
+        merged[start:end] = map(add, merged[start:end], counts)
+    return low, merged
+
+
+@attrs.frozen(slots=True)
+class BucketData:
+    """An immutable summary of observations: count, sum, min, max and bucket counts.
+
+    ``positive`` and ``negative`` are ``(offset, counts)`` pairs: ``counts[k]`` is the
+    number of observations in bucket ``offset + k`` (of the value, or of its
+    absolute value for ``negative``). ``zeros`` counts exact zeros.
+    """
+
+    count: int = 0
+    total: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    zeros: int = 0
+    positive: tuple[int, Counts] = (0, ())
+    negative: tuple[int, Counts] = (0, ())
+
+    @classmethod
+    def from_sparse(
+        cls,
+        count: int,
+        total: float,
+        minimum: float,
+        maximum: float,
+        zeros: int,
+        positive: Mapping[int, int],
+        negative: Mapping[int, int] | None = None,
+    ) -> BucketData:
+        """Build from sparse ``{index: count}`` mappings."""
+        return cls(count, total, minimum, maximum, zeros, dense(positive), dense(negative or {}))
+
+    @property
+    def mean(self) -> float:
+        """The arithmetic mean, or NaN when empty."""
+        return self.total / self.count if self.count else math.nan
+
+    def positive_buckets(self) -> dict[int, int]:
+        """The non-empty positive buckets as ``{index: count}``."""
+        offset, counts = self.positive
+        return {offset + k: c for k, c in enumerate(counts) if c}
+
+    def negative_buckets(self) -> dict[int, int]:
+        """The non-empty negative buckets (by absolute value) as ``{index: count}``."""
+        offset, counts = self.negative
+        return {offset + k: c for k, c in enumerate(counts) if c}
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (0..1), NaN when empty.
+
+        Ranks follow numpy's default ('linear' between order statistics); the value
+        of an order statistic is interpolated log-linearly inside its bucket and
+        clamped to [minimum, maximum].
+        """
+        return quantiles(self, (q,))[0]
+
+    def merge(self, other: BucketData) -> BucketData:
+        """A new summary of both sets of observations."""
+        return merge_all((self, other))
+
+
+EMPTY = BucketData()
+
+
+def merge_all(parts: Iterable[BucketData]) -> BucketData:
+    """Merge summaries into one; empty ones are skipped."""
+    items = [part for part in parts if part.count]
+    if not items:
+        return EMPTY
+    if len(items) == 1:
+        return items[0]
+    pos_offset, pos = _merge_dense(part.positive for part in items)
+    neg_offset, neg = _merge_dense(part.negative for part in items)
+    return BucketData(
+        sum(part.count for part in items),
+        math.fsum(part.total for part in items),
+        min(part.minimum for part in items),
+        max(part.maximum for part in items),
+        sum(part.zeros for part in items),
+        (pos_offset, _compact(pos)) if pos else (0, ()),
+        (neg_offset, _compact(neg)) if neg else (0, ()),
+    )
+
+
+def quantiles(data: BucketData, qs: Iterable[float]) -> list[float]:
+    """Several quantiles of ``data`` at once (one cumulative pass)."""
+    q_list = list(qs)
+    for q in q_list:
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"'q' must be within [0, 1]: {q!r}")
+    if not data.count:
+        return [math.nan] * len(q_list)
+    # Ordered runs of the distribution: negatives by descending magnitude, zeros, positives.
+    neg_offset, neg = data.negative
+    pos_offset, pos = data.positive
+    neg_cum = list(accumulate(reversed(neg))) if len(neg) else []
+    n_neg = neg_cum[-1] if neg_cum else 0
+    pos_cum = list(accumulate(pos)) if len(pos) else []
+    last = data.count - 1
+
+    def order_stat(rank: int) -> float:
+        if rank < n_neg:
+            k = bisect_left(neg_cum, rank + 1)
+            before = neg_cum[k - 1] if k else 0
+            index = neg_offset + len(neg) - 1 - k
+            in_bucket = neg_cum[k] - before
+            # Within a negative bucket, lower rank means larger magnitude.
+            frac = 1.0 - (rank - before + 0.5) / in_bucket
+            return -_interpolate(index, frac)
+        rank -= n_neg
+        if rank < data.zeros:
+            return 0.0
+        rank -= data.zeros
+        k = bisect_left(pos_cum, rank + 1)
+        before = pos_cum[k - 1] if k else 0
+        return _interpolate(pos_offset + k, (rank - before + 0.5) / (pos_cum[k] - before))
+
+    results = []
+    for q in q_list:
+        h = q * last
+        low = math.floor(h)
+        value = order_stat(low)
+        if h > low:
+            value += (h - low) * (order_stat(low + 1) - value)
+        results.append(min(max(value, data.minimum), data.maximum))
+    return results
+
+
+def _interpolate(index: int, fraction: float) -> float:
+    return bucket_lower(index) * float(_BASE**fraction)

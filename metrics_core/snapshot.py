@@ -1,0 +1,192 @@
+"""``Snapshot``: an immutable, consistent copy of a registry's series.
+
+Exporters and queries read snapshots, never registry internals. A snapshot is
+taken under the registry's lock in one pass; recording goes on while exporters
+read it. Every series answers windowed questions (``window_total``,
+``window_summary``) for any window from 1 s to 1 h ending at a given time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+
+import attrs
+
+from metrics_core.sketch import BucketData, merge_all, quantiles
+from metrics_core.tags import Tags
+from metrics_core.values import MetricKind
+from metrics_core.windows import WindowView
+
+Window = timedelta | float | int
+"""A window length: a ``timedelta`` or a number of seconds."""
+
+
+def window_seconds(window: Window) -> float:
+    """``window`` in seconds; raises ``ValueError`` unless it is positive and finite."""
+    seconds = window.total_seconds() if isinstance(window, timedelta) else window
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(f"'window' must be a timedelta or a number of seconds: {window!r}")
+    if not (0 < seconds < math.inf):
+        raise ValueError(f"'window' must be > 0 seconds and finite: {window!r}")
+    return float(seconds)
+
+
+@attrs.frozen(slots=True)
+class WindowSummary:
+    """A distribution over one window: count, sum, min, max, mean and quantiles."""
+
+    window_start: float
+    window_end: float
+    data: BucketData
+
+    @property
+    def count(self) -> int:
+        """Observations in the window."""
+        return self.data.count
+
+    @property
+    def total(self) -> float:
+        """Sum of the observations in the window."""
+        return self.data.total
+
+    @property
+    def minimum(self) -> float:
+        """Smallest observation (inf when empty)."""
+        return self.data.minimum
+
+    @property
+    def maximum(self) -> float:
+        """Largest observation (-inf when empty)."""
+        return self.data.maximum
+
+    @property
+    def mean(self) -> float:
+        """Mean observation, NaN when empty."""
+        return self.data.mean
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (0..1), NaN when empty."""
+        return self.data.quantile(q)
+
+    def quantiles(self, *qs: float) -> list[float]:
+        """Several quantiles at once."""
+        return quantiles(self.data, qs)
+
+
+@attrs.frozen(slots=True)
+class CounterSeries:
+    """A counter: its all-time ``total`` and increments per time slot."""
+
+    name: str
+    tags: Tags
+    total: float
+    updated_at: float
+    window: WindowView[float] = attrs.field(repr=False)
+    kind: MetricKind = MetricKind.COUNTER
+
+    def window_total(self, window: Window, now: float) -> float:
+        """What was added during the ``window`` ending at ``now``."""
+        parts, _ = self.window.parts(window_seconds(window), now)
+        return math.fsum(parts)
+
+    def window_start(self, window: Window, now: float) -> float:
+        """The effective start of ``window`` for this series (see ``metrics_core.windows``)."""
+        return self.window.parts(window_seconds(window), now)[1]
+
+
+@attrs.frozen(slots=True)
+class GaugeSeries:
+    """A gauge: its last value."""
+
+    name: str
+    tags: Tags
+    value: float
+    updated_at: float
+    kind: MetricKind = MetricKind.GAUGE
+
+
+@attrs.frozen(slots=True)
+class DistributionSeries:
+    """A histogram or timer: all-time summary, explicit buckets and per-slot sketches.
+
+    ``bucket_counts[i]`` counts observations ``<= bucket_bounds[i]`` and above the
+    previous bound (not cumulative); the last count is the ``+Inf`` bucket.
+    Timer values are milliseconds.
+    """
+
+    kind: MetricKind
+    name: str
+    tags: Tags
+    all_time: BucketData
+    bucket_bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    updated_at: float
+    window: WindowView[BucketData] = attrs.field(repr=False)
+
+    @property
+    def count(self) -> int:
+        """All observations ever recorded."""
+        return self.all_time.count
+
+    @property
+    def total(self) -> float:
+        """Sum of all observations ever recorded."""
+        return self.all_time.total
+
+    def window_summary(self, window: Window, now: float) -> WindowSummary:
+        """The distribution over the ``window`` ending at ``now``."""
+        parts, start = self.window.parts(window_seconds(window), now)
+        return WindowSummary(start, now, merge_all(parts))
+
+
+Series = CounterSeries | GaugeSeries | DistributionSeries
+"""Any series of a snapshot."""
+
+
+@attrs.frozen(slots=True)
+class Snapshot:
+    """An immutable copy of a registry at ``taken_at``."""
+
+    taken_at: float
+    series: tuple[Series, ...]
+
+    def __iter__(self) -> Iterator[Series]:
+        return iter(self.series)
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def counters(self) -> list[CounterSeries]:
+        """Every counter series."""
+        return [s for s in self.series if isinstance(s, CounterSeries)]
+
+    def gauges(self) -> list[GaugeSeries]:
+        """Every gauge series."""
+        return [s for s in self.series if isinstance(s, GaugeSeries)]
+
+    def distributions(self) -> list[DistributionSeries]:
+        """Every histogram and timer series."""
+        return [s for s in self.series if isinstance(s, DistributionSeries)]
+
+    def find(self, name: str, match: Mapping[str, str] | None = None) -> list[Series]:
+        """The series named ``name`` whose tags include every item of ``match``."""
+        return [s for s in self.series if s.name == name and (not match or s.tags.includes(match))]
+
+    def get(self, name: str, tags: Mapping[str, str] | None = None) -> Series | None:
+        """The series named ``name`` with exactly ``tags``, or ``None``."""
+        wanted = tags if isinstance(tags, Tags) else Tags.of(tags)
+        for s in self.series:
+            if s.name == name and s.tags == wanted:
+                return s
+        return None
+
+    def versions(self) -> list[tuple[str, str]]:
+        """Every ``(model_name, version)`` pair that appears in a series' tags, sorted."""
+        pairs = {
+            (s.tags["model_name"], s.tags["version"])
+            for s in self.series
+            if "model_name" in s.tags and "version" in s.tags
+        }
+        return sorted(pairs)

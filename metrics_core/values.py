@@ -1,0 +1,103 @@
+"""Immutable metric values: ``Counter``, ``Gauge``, ``Histogram`` and ``Timer``.
+
+A value is one observation as a collector recorded it. The raw registry keeps
+them as they are; the aggregating registry folds them into series. Nothing
+mutates a value once made.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Any
+
+import attrs
+
+from metrics_core._validation import check_metric_name, finite, non_negative
+from metrics_core.tags import Tags
+
+
+class MetricKind(str, enum.Enum):
+    """The four kinds of metric."""
+
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+    TIMER = "timer"
+
+
+def _name(_instance: Any, attribute: Any, value: Any) -> None:
+    check_metric_name(value, attribute.name)
+
+
+def _tags(value: object) -> Tags:
+    if isinstance(value, Tags):
+        return value
+    if value is None:
+        return Tags.empty()
+    return Tags.of(value)  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Counter:
+    """A monotonic increment: ``value`` is how much the counter went up (>= 0)."""
+
+    kind = MetricKind.COUNTER
+    name: str = attrs.field(validator=_name)
+    value: float = attrs.field(validator=non_negative)
+    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
+    timestamp: float = attrs.field(factory=time.time, validator=finite)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Gauge:
+    """A point-in-time value that may go up or down."""
+
+    kind = MetricKind.GAUGE
+    name: str = attrs.field(validator=_name)
+    value: float = attrs.field(validator=finite)
+    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
+    timestamp: float = attrs.field(factory=time.time, validator=finite)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Histogram:
+    """One observation of a distribution (tokens, batch size, scores)."""
+
+    kind = MetricKind.HISTOGRAM
+    name: str = attrs.field(validator=_name)
+    value: float = attrs.field(validator=finite)
+    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
+    timestamp: float = attrs.field(factory=time.time, validator=finite)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Timer:
+    """One duration, in milliseconds (>= 0). Exporters convert to seconds."""
+
+    kind = MetricKind.TIMER
+    name: str = attrs.field(validator=_name)
+    value: float = attrs.field(validator=non_negative)
+    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
+    timestamp: float = attrs.field(factory=time.time, validator=finite)
+
+    @property
+    def duration_ms(self) -> float:
+        """The duration in milliseconds."""
+        return self.value
+
+    @property
+    def duration_seconds(self) -> float:
+        """The duration in seconds."""
+        return self.value / 1000.0
+
+
+MetricValue = Counter | Gauge | Histogram | Timer
+"""Any of the four value types."""
+
+VALUE_TYPES: dict[MetricKind, type[MetricValue]] = {
+    MetricKind.COUNTER: Counter,
+    MetricKind.GAUGE: Gauge,
+    MetricKind.HISTOGRAM: Histogram,
+    MetricKind.TIMER: Timer,
+}
