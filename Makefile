@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine with python3 and pip: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_CORE := $(VENV)/.installed-core
+STAMP_DEV := $(VENV)/.installed-dev
+
+.PHONY: demo test pytest lint typecheck bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP_CORE): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(STAMP_CORE)
+
+demo: $(STAMP_CORE)
+	$(VENV)/bin/inference-metrics demo $(DEMO_ARGS)
+
+test: $(STAMP_DEV) lint typecheck pytest
+
+pytest: $(STAMP_DEV)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP_DEV)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP_DEV)
+	$(PY) benchmarks/hot_path.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
