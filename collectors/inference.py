@@ -116,13 +116,16 @@ class InferenceCollector(BaseCollector):
         self._versions: dict[tuple[str, str], _VersionInstruments] = {}
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], int] = {}
-        self._ttft_seen: OrderedDict[str, None] = OrderedDict()
+        # request_id -> TTFT already recorded, by whichever of the two events came first.
+        self._ttft_seen: OrderedDict[str, float] = OrderedDict()
         self._ttft_dedupe_size = ttft_dedupe_size
 
     def bind(self, registry: Registry, bus: EventBus) -> None:
         """Keep the registry; instruments bound to an earlier one are dropped."""
         super().bind(registry, bus)
-        self._versions = {}
+        with self._lock:
+            self._versions = {}
+            self._in_flight = {}
 
     def _instruments(self, model_name: str, version: str) -> _VersionInstruments:
         key = (model_name, version)
@@ -158,12 +161,19 @@ class InferenceCollector(BaseCollector):
         if event.batch_size != 1:
             inst.batch_size.record(event.batch_size)
         ttft = event.time_to_first_token_ms
-        if ttft is not None:
-            if not self._already_counted_ttft(event.request_id):
-                inst.ttft.record(ttft)
-            if output is not None and output > 1 and event.duration_ms > ttft:
-                inst.time_per_output_token.record((event.duration_ms - ttft) / (output - 1))
-        if self._in_flight:
+        seen = None
+        if event.request_id is not None and self._ttft_seen:
+            with self._lock:
+                seen = self._ttft_seen.pop(event.request_id, None)
+        if seen is not None:  # FirstTokenReceived recorded it already
+            ttft = seen if ttft is None else ttft
+        elif ttft is not None:
+            inst.ttft.record(ttft)
+            if event.request_id is not None:
+                self._remember_ttft(event.request_id, ttft)
+        if ttft is not None and output is not None and output > 1 and event.duration_ms > ttft:
+            inst.time_per_output_token.record((event.duration_ms - ttft) / (output - 1))
+        if self._in_flight and key in self._in_flight:
             self._move_in_flight(event.model_name, event.version, -1)
 
     def on_failed(self, event: InferenceFailed) -> None:
@@ -172,17 +182,20 @@ class InferenceCollector(BaseCollector):
         inst.requests.record(1.0)
         inst.error(event.error_type).record(1.0)
         inst.latency.record(event.duration_ms)
-        if self._in_flight:
+        if self._in_flight and (event.model_name, event.version) in self._in_flight:
             self._move_in_flight(event.model_name, event.version, -1)
 
     def on_first_token(self, event: FirstTokenReceived) -> None:
-        """Record time to first token as soon as it is known."""
-        self._instruments(event.model_name, event.version).ttft.record(event.time_to_first_token_ms)
-        if event.request_id is not None:
+        """Record time to first token as soon as it is known (once per ``request_id``)."""
+        request_id = event.request_id
+        if request_id is not None and self._ttft_seen:
             with self._lock:
-                self._ttft_seen[event.request_id] = None
-                while len(self._ttft_seen) > self._ttft_dedupe_size:
-                    self._ttft_seen.popitem(last=False)
+                if self._ttft_seen.pop(request_id, None) is not None:
+                    return  # InferenceCompleted carried it and came first
+        ttft = event.time_to_first_token_ms
+        self._instruments(event.model_name, event.version).ttft.record(ttft)
+        if request_id is not None:
+            self._remember_ttft(request_id, ttft)
 
     def on_connections(self, event: ActiveConnectionsChanged) -> None:
         """Set the active connections gauge."""
@@ -192,11 +205,11 @@ class InferenceCollector(BaseCollector):
         """Set the memory gauge."""
         self._instruments(event.model_name, event.version).memory.record(event.memory_bytes)
 
-    def _already_counted_ttft(self, request_id: str | None) -> bool:
-        if request_id is None or not self._ttft_seen:
-            return False
+    def _remember_ttft(self, request_id: str, ttft: float) -> None:
         with self._lock:
-            return self._ttft_seen.pop(request_id, False) is None
+            self._ttft_seen[request_id] = ttft
+            while len(self._ttft_seen) > self._ttft_dedupe_size:
+                self._ttft_seen.popitem(last=False)
 
     def _move_in_flight(self, model_name: str, version: str, step: int) -> None:
         key = (model_name, version)

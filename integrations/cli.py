@@ -19,8 +19,11 @@ def run_demo(duration: float, interval: float, rate: float) -> int:
     metrics = Metrics(bus=bus).collect(InferenceCollector())
     metrics.export_to(ConsoleExporter(window=60.0))
     workload = SyntheticWorkload(bus, rate=rate)
-    print(f"inference-metrics demo: {len(DEFAULT_PROFILES)} versions, ~{rate:.0f} req/s, "
-          f"{duration:.0f} s, table every {interval:.0f} s (Ctrl-C stops)", flush=True)
+    print(
+        f"inference-metrics demo: {len(DEFAULT_PROFILES)} versions, ~{rate:.0f} req/s, "
+        f"{duration:.0f} s, table every {interval:.0f} s (Ctrl-C stops)",
+        flush=True,
+    )
     workload.start()
     metrics.start_auto_export(interval)
     try:
@@ -31,7 +34,7 @@ def run_demo(duration: float, interval: float, rate: float) -> int:
         workload.stop()
         metrics.close()  # stops auto-export, exports a last time, closes exporters
     print(f"\n{workload.emitted} requests emitted. Canary verdicts (last 5 min):")
-    candidates = {}
+    candidates: dict[str, list[str]] = {}
     for profile in DEFAULT_PROFILES:
         candidates.setdefault(profile.model_name, []).append(profile.version)
     for model_name, (baseline, candidate) in candidates.items():
@@ -40,7 +43,8 @@ def run_demo(duration: float, interval: float, rate: float) -> int:
             f"  {model_name}: {candidate} vs {baseline}: {result.verdict.value} "
             f"(p95 {result.p95_latency_delta_ms:+.1f} ms, "
             f"error rate {result.error_rate_delta * 100:+.2f} pts, "
-            f"latency p={result.latency_test.p_value:.2g}, errors p={result.error_test.p_value:.2g})"
+            f"latency p={result.latency_test.p_value:.2g}, "
+            f"errors p={result.error_test.p_value:.2g})"
         )
     return 0
 

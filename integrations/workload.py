@@ -102,14 +102,15 @@ class SyntheticWorkload:
         """Emit one request's events for a version chosen by weight."""
         rng = self._random
         profile = rng.choices(self.profiles, self._weights)[0]
-        ids = {"model_name": profile.model_name, "version": profile.version}
+        name, version = profile.model_name, profile.version
         request_id = f"req-{self.emitted}"
-        self.bus.emit(InferenceStarted(**ids, request_id=request_id))
+        self.bus.emit(InferenceStarted(model_name=name, version=version, request_id=request_id))
         latency = profile.median_latency_ms * math.exp(rng.gauss(0.0, 0.4))
         if rng.random() < profile.error_rate:
             self.bus.emit(
                 InferenceFailed(
-                    **ids,
+                    model_name=name,
+                    version=version,
                     duration_ms=latency,
                     error_type=rng.choice(profile.error_types),
                     request_id=request_id,
@@ -120,7 +121,8 @@ class SyntheticWorkload:
             input_tokens = rng.randint(100, 2000)
             self.bus.emit(
                 InferenceCompleted(
-                    **ids,
+                    model_name=name,
+                    version=version,
                     duration_ms=latency + output_tokens * 2.0,
                     request_id=request_id,
                     time_to_first_token_ms=latency * 0.2,
@@ -132,7 +134,8 @@ class SyntheticWorkload:
         else:
             self.bus.emit(
                 InferenceCompleted(
-                    **ids,
+                    model_name=name,
+                    version=version,
                     duration_ms=latency,
                     request_id=request_id,
                     confidence=rng.uniform(0.5, 1.0),
@@ -141,7 +144,9 @@ class SyntheticWorkload:
             )
         self.emitted += 1
         if self.emitted % 50 == 0:
-            self.bus.emit(ActiveConnectionsChanged(**ids, count=rng.randint(1, 32)))
+            self.bus.emit(
+                ActiveConnectionsChanged(model_name=name, version=version, count=rng.randint(1, 32))
+            )
 
     def _run(self) -> None:
         tick = 0.02

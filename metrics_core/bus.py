@@ -226,7 +226,7 @@ class EventBus:
         self, event: Event, listener: Callable[..., object], error: Exception
     ) -> None:
         event_type = type(event).__name__
-        name = _qualified_name(listener)
+        name = listener_name(listener)
         with self._errors_lock:
             self._listener_errors += 1
             key = (event_type, name)
@@ -241,7 +241,7 @@ class EventBus:
                     "error_hook_failed",
                     event_type=event_type,
                     listener=name,
-                    hook=_qualified_name(hook),
+                    hook=listener_name(hook),
                     exc_info=True,
                 )
 
@@ -260,7 +260,7 @@ def _resolve(
     return receiver
 
 
-def _qualified_name(obj: object) -> str:
+def listener_name(obj: object) -> str:
     """``module.qualname`` of a function, method or callable instance, for logs and counts."""
     qualname = getattr(obj, "__qualname__", None)
     if not isinstance(qualname, str):  # callable instances, partials

@@ -31,6 +31,24 @@ from metrics_core._validation import (
     unit_interval,
 )
 
+__all__ = [
+    "ActiveConnectionsChanged",
+    "CircuitBreakerChanged",
+    "CircuitState",
+    "DriftMeasured",
+    "Event",
+    "FirstTokenReceived",
+    "GpuSampled",
+    "InferenceCompleted",
+    "InferenceFailed",
+    "InferenceStarted",
+    "MemoryUsageReported",
+    "ModelEvent",
+    "PredictionEvaluated",
+    "ResourcesSampled",
+    "RetryAttempted",
+]
+
 _INF = math.inf
 
 
@@ -43,13 +61,11 @@ def _fail_model(event: ModelEvent) -> None:
 
 def _non_negative(value: object, field: str) -> None:
     try:
-        if 0.0 <= value < _INF:  # type: ignore[operator]
+        if value.__class__ is not bool and 0.0 <= value < _INF:  # type: ignore[operator]
             return
     except TypeError:
         pass
     check_non_negative(value, field)
-    if isinstance(value, bool):
-        raise ValueError(f"'{field}' must be a number: {value!r}")
 
 
 def _optional_non_negative(value: object, field: str) -> None:
@@ -179,12 +195,28 @@ class CircuitState(str, enum.Enum):
         return {"closed": 0.0, "half_open": 1.0, "open": 2.0}[self.value]
 
 
+def _circuit_state(value: object, field: str) -> CircuitState:
+    try:
+        return CircuitState(value)
+    except ValueError:
+        allowed = ", ".join(repr(s.value) for s in CircuitState)
+        raise ValueError(f"'{field}' must be one of {allowed}: {value!r}") from None
+
+
+def _previous_state(value: object) -> CircuitState:
+    return _circuit_state(value, "previous")
+
+
+def _new_state(value: object) -> CircuitState:
+    return _circuit_state(value, "state")
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class CircuitBreakerChanged(ModelEvent):
     """A circuit breaker moved from ``previous`` to ``state``."""
 
-    previous: CircuitState = attrs.field(converter=CircuitState)
-    state: CircuitState = attrs.field(converter=CircuitState)
+    previous: CircuitState = attrs.field(converter=_previous_state)
+    state: CircuitState = attrs.field(converter=_new_state)
     breaker: str = attrs.field(default="default", validator=non_empty_str)
 
 

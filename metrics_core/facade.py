@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from metrics_core import names
-from metrics_core.bus import EventBus, default_bus
+from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
 from metrics_core.compare import Comparison, compare_versions
 from metrics_core.events import (
@@ -33,7 +33,8 @@ _log = structlog.get_logger("metrics_core.facade")
 class Metrics:
     """Wires collectors to a bus and a registry, and fans snapshots out to exporters.
 
-    >>> metrics = Metrics().collect(InferenceCollector()).export_to(ConsoleExporter())
+    >>> from collectors import InferenceCollector
+    >>> metrics = Metrics(bus=EventBus()).collect(InferenceCollector())
     >>> metrics.record_inference("bert", "v2", latency_ms=12.5, success=True)
     >>> metrics.get_metrics("bert", "v2", window=60).request_count
     1
@@ -99,7 +100,7 @@ class Metrics:
             base, n = label, 2
             while label in taken:
                 label, n = f"{base}_{n}", n + 1
-        self._fanout.add(exporter, label, timeout or self.export_timeout)
+        self._fanout.add(exporter, label, self.export_timeout if timeout is None else timeout)
         return self
 
     # -- exporting -----------------------------------------------------------------------
@@ -156,7 +157,7 @@ class Metrics:
             raise ValueError(f"'deadline' must be > 0 seconds: {deadline!r}")
         if self._shutdown is not None:
             self._shutdown.uninstall()
-        self._shutdown = ShutdownHook(lambda: self.close(deadline=deadline))
+        self._shutdown = ShutdownHook(lambda: self.close(deadline=deadline), wait=deadline + 0.5)
         self._shutdown.install()
         return self
 
@@ -178,9 +179,15 @@ class Metrics:
                 collector.stop()
             except Exception:
                 _log.exception("collector_stop_failed", collector=type(collector).__name__)
-        with self._export_lock:
+        # An export stuck on a hung exporter holds the lock: wait for it at most a quarter
+        # of the deadline, leaving the rest to the final export and the closing.
+        locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
+        try:
             self._fanout.export(self.snapshot(), end)
             self._fanout.close(end)
+        finally:
+            if locked:
+                self._export_lock.release()
         self.bus.remove_listener_error_hook(self._count_listener_error)
         if self._shutdown is not None:
             self._shutdown.uninstall()
@@ -255,11 +262,23 @@ class Metrics:
         return all_version_metrics(self.registry.snapshot(names=QUERY_NAMES), window)
 
     def compare(
-        self, model_name: str, baseline: str, candidate: str, window: Window = 300.0
+        self,
+        model_name: str,
+        baseline: str,
+        candidate: str,
+        window: Window = 300.0,
+        *,
+        alpha: float = 0.05,
+        min_samples: int = 30,
     ) -> Comparison:
-        """Compare a candidate version with a baseline (latency and error rate, with a verdict)."""
+        """Compare a candidate version with a baseline (latency and error rate, with a verdict).
+
+        See ``metrics_core.compare.Comparison`` for the test and the decision rule.
+        """
         snapshot = self.registry.snapshot(names=QUERY_NAMES, match={names.MODEL_NAME: model_name})
-        return compare_versions(snapshot, model_name, baseline, candidate, window)
+        return compare_versions(
+            snapshot, model_name, baseline, candidate, window, alpha=alpha, min_samples=min_samples
+        )
 
     # -- self-metrics ----------------------------------------------------------------------
 
@@ -269,7 +288,7 @@ class Metrics:
         )
 
     def _count_listener_error(self, event: Event, listener: Any, error: BaseException) -> None:
-        name = getattr(listener, "__qualname__", type(listener).__name__)
+        name = listener_name(listener)
         self.registry.counter(
             names.LISTENER_ERRORS_TOTAL, Tags({"event": type(event).__name__, "listener": name})
         )

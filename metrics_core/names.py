@@ -42,7 +42,8 @@ BATCH_SIZE = "model_inference_batch_size"
 ones are ``requests_total`` minus its count."""
 
 EXPORT_ERRORS_TOTAL = "metrics_export_errors_total"
-"""Counter: failed, timed-out or skipped exports, tagged with ``exporter``."""
+"""Counter: failed, timed-out or skipped exports, tagged with ``exporter`` and ``reason``
+(``error``, ``timeout`` or ``busy``)."""
 LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 """Counter: event listeners that raised, tagged with ``event`` and ``listener``."""
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"

@@ -125,7 +125,7 @@ def version_metrics(
             elif name == names.TOKEN_USAGE and series.tags.get(names.TOKEN_TYPE) == "output":
                 output_tokens += series.window_summary(seconds, end).total
     start = min(max(starts), end)
-    span = max(end - start, 1e-9)
+    span = max(end - start, 1.0)  # a version seen a moment ago is not rated per nanosecond
     count = round(requests)
     p50, p95, p99 = latency.quantiles(0.5, 0.95, 0.99) if latency else (math.nan,) * 3
     t50, t95 = ttft.quantiles(0.5, 0.95) if ttft else (math.nan, math.nan)
@@ -155,6 +155,7 @@ def all_version_metrics(
     snapshot: Snapshot, window: Window, now: float | None = None
 ) -> dict[str, VersionMetrics]:
     """``VersionMetrics`` of every version in the snapshot, keyed ``"model:version"``, sorted."""
+    seconds = window_seconds(window)
     by_version: dict[tuple[str, str], list[Series]] = {}
     for series in snapshot.series:
         tags = series.tags
@@ -163,6 +164,6 @@ def all_version_metrics(
     out: dict[str, VersionMetrics] = {}
     for (model_name, version), members in sorted(by_version.items()):
         part = Snapshot(snapshot.taken_at, tuple(members))
-        metrics = version_metrics(part, model_name, version, window, now)
+        metrics = version_metrics(part, model_name, version, seconds, now)
         out[metrics.key] = metrics
     return out

@@ -23,10 +23,15 @@ class ShutdownHook:
     default is restored and the signal re-raised, so the process still ends as
     killed by SIGTERM. The SIGTERM handler can only be installed from the main
     thread; elsewhere only the exit hook is installed (logged).
+
+    The signal handler runs ``action`` in a helper thread and waits at most
+    ``wait`` seconds: the handler interrupts the main thread anywhere, possibly
+    while it holds a lock the action needs, and must not deadlock on it.
     """
 
-    def __init__(self, action: Callable[[], object]) -> None:
+    def __init__(self, action: Callable[[], object], wait: float = 6.0) -> None:
         self._action = action
+        self._wait = wait
         self._done = False
         self._lock = threading.Lock()
         self._previous: Handler = None
@@ -62,7 +67,13 @@ class ShutdownHook:
             _log.exception("shutdown_export_failed")
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self.run()
+        worker = threading.Thread(target=self.run, name="metrics-sigterm-export", daemon=True)
+        worker.start()
+        worker.join(self._wait)
+        atexit.unregister(self.run)
+        if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+            signal.signal(signal.SIGTERM, self._previous)
+        self._installed_signal = False
         previous = self._previous
         if callable(previous):
             previous(signum, frame)

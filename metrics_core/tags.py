@@ -30,8 +30,8 @@ class Tags(Mapping[str, str]):
     def __init__(self, values: Mapping[str, TagValue] | None = None, /) -> None:
         normalized: dict[str, str] = {}
         if values:
-            for key in sorted(values):
-                normalized[check_tag_key(key)] = _tag_str(values[key])
+            for key in sorted(check_tag_key(key) for key in values):
+                normalized[key] = _tag_str(values[key])
         object.__setattr__(self, "_map", normalized)
         items = tuple(normalized.items())
         object.__setattr__(self, "_items", items)

@@ -60,23 +60,29 @@ class WindowView(Generic[T]):
     def parts(self, window: float, now: float) -> tuple[list[T], float]:
         """The slot values inside ``window`` seconds before ``now``, and the effective start.
 
-        The effective start is the start of the earliest slot that may be included
-        (never before the series was first seen).
+        A slot is inside when it starts within ``[now - window, now]``. The effective
+        start is the start of the earliest slot that may be included (never before the
+        series was first seen).
         """
         if not window > 0:
             raise ValueError(f"'window' must be > 0 seconds: {window!r}")
         tier = _tier_for(window)
         width = TIERS[tier][0]
         start = now - window
-        parts = [value for begin, value in self.closed[tier] if begin >= start]
+        ring = self.closed[tier]
+        parts = [value for begin, value in ring if start <= begin <= now]
         if tier:
             pending = self.pending[tier - 1]
-            if pending is not None and pending[0] >= start:
+            if pending is not None and start <= pending[0] <= now:
                 parts.append(pending[1])
-        if self.current is not None and self.current[0] >= start:
-            parts.append(self.current[1])
-        effective = math.ceil(start / width) * width
-        return parts, max(effective, min(self.first_seen, now))
+        current = self.current
+        # The open one-second slot counts as part of its block of this tier.
+        if current is not None and start <= current[0] - current[0] % width and current[0] <= now:
+            parts.append(current[1])
+        effective = max(math.ceil(start / width) * width, min(self.first_seen, now))
+        if len(ring) == TIERS[tier][1]:  # full: older slots have rolled off
+            effective = max(effective, min(ring[0][0], now))
+        return parts, effective
 
 
 class _Tiers(Generic[T]):

@@ -9,6 +9,7 @@ value racing the sweep is never lost.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from bisect import bisect_left
 
@@ -34,9 +35,13 @@ class LiveCounter(WindowedCounter):
         self.expired = False
         self.updated_at = now
 
+    def active_until(self) -> float:
+        """A bound on the last record: it landed in the open slot, before its end."""
+        return self._open_end
+
     def record(self, increment: float) -> bool:
         """Add ``increment`` (finite, >= 0); ``False`` if the series has expired."""
-        if not 0.0 <= increment < _INF:
+        if increment.__class__ is bool or not 0.0 <= increment < _INF:
             check_non_negative(increment, "increment")
         with self._lock:
             if self.expired:
@@ -61,9 +66,13 @@ class LiveGauge:
         self.value = 0.0
         self.updated_at = now
 
+    def active_until(self) -> float:
+        """When the gauge was last set."""
+        return self.updated_at
+
     def record(self, value: float) -> bool:
         """Set the gauge to ``value`` (finite); ``False`` if the series has expired."""
-        if not -_INF < value < _INF:
+        if value.__class__ is bool or not -_INF < value < _INF:
             check_finite(value, "value")
         with self._lock:
             if self.expired:
@@ -94,13 +103,18 @@ class LiveDistribution(WindowedDistribution):
         self.expired = False
         self.updated_at = now
         self.kind = kind
-        self._floor = 0.0 if kind is MetricKind.TIMER else -_INF
+        # The lowest value the fast check lets through: -inf must reach the slow check.
+        self._floor = 0.0 if kind is MetricKind.TIMER else -sys.float_info.max
         self.bounds = bounds
         self.bucket_counts = [0] * (len(bounds) + 1)
 
+    def active_until(self) -> float:
+        """A bound on the last record: it landed in the open slot, before its end."""
+        return self._open_end
+
     def record(self, value: float) -> bool:
         """Observe ``value``; ``False`` if the series has expired."""
-        if not self._floor <= value < _INF:
+        if value.__class__ is bool or not self._floor <= value < _INF:
             if self.kind is MetricKind.TIMER:
                 check_non_negative(value, "duration_ms")
             check_finite(value, "value")

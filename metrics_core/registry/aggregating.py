@@ -240,7 +240,7 @@ class AggregatingRegistry:
         for by_name in (self._counters, self._histograms, self._timers):
             for name in list(by_name):
                 family = by_name[name]
-                for tags in [t for t, s in family.items() if s.updated_at < horizon]:
+                for tags in [t for t, s in family.items() if s.active_until() < horizon]:
                     family.pop(tags).expired = True
                 if not family:
                     del by_name[name]

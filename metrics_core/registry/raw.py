@@ -41,6 +41,7 @@ class RawRegistry:
         self.ttl = ttl
         self._values: deque[MetricValue] = deque(maxlen=max_values)
         self._lock = threading.Lock()
+        self._kinds: dict[str, MetricKind] = {}
 
     def counter(
         self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
@@ -68,6 +69,11 @@ class RawRegistry:
 
     def _keep(self, value: MetricValue) -> None:
         with self._lock:
+            known = self._kinds.setdefault(value.name, value.kind)
+            if known is not value.kind:
+                raise ValueError(
+                    f"metric {value.name!r} is a {known.value}, not a {value.kind.value}"
+                )
             self._values.append(value)
             self._expire(value.timestamp)
 
@@ -121,6 +127,7 @@ class RawRegistry:
         """Forget every value."""
         with self._lock:
             self._values.clear()
+            self._kinds.clear()
 
 
 class _RawInstrument:

@@ -5,6 +5,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import pytest
@@ -43,7 +44,7 @@ def result(p_value: float, effect: float, n: int = 1000) -> TestResult:
 # --- public API ---------------------------------------------------------------------------
 
 
-def test_all_names_import_and_are_documented():
+def test_all_names_import_and_are_documented() -> None:
     assert stats.__all__ == sorted(stats.__all__)
     for name in stats.__all__:
         assert getattr(stats, name).__doc__, name
@@ -61,14 +62,14 @@ def test_all_names_import_and_are_documented():
         (8.0, 6.22096057427178e-16),
     ],
 )
-def test_normal_sf(z, expected):
+def test_normal_sf(z: float, expected: float) -> None:
     assert normal_sf(z) == pytest.approx(expected, rel=1e-12)
 
 
 # --- Mann-Whitney -------------------------------------------------------------------------
 
 
-def test_mann_whitney_small_case_by_hand():
+def test_mann_whitney_small_case_by_hand() -> None:
     # candidate 2 ties baseline 2 and beats baseline 1 (1.5); candidate 3 beats both (2).
     res = mann_whitney_binned({1: 1, 2: 1}, {2: 1, 3: 1})
     assert res.effect == 3.5 / 4
@@ -80,7 +81,7 @@ def test_mann_whitney_small_case_by_hand():
     assert res.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-12)
 
 
-def test_mann_whitney_zeros_rank_below_every_bucket():
+def test_mann_whitney_zeros_rank_below_every_bucket() -> None:
     # All candidate values are zero, baseline values are in the lowest possible buckets.
     res = mann_whitney_binned({-10_000: 5}, {}, baseline_zeros=0, candidate_zeros=5)
     assert res.effect == 0.0
@@ -110,7 +111,7 @@ def _assert_matches_scipy(base_values: list[int], cand_values: list[int]) -> Non
     assert (res.n_baseline, res.n_candidate) == (len(base_values), len(cand_values))
 
 
-def test_mann_whitney_matches_scipy_with_one_bucket_per_value():
+def test_mann_whitney_matches_scipy_with_one_bucket_per_value() -> None:
     rng = random.Random(7)
     values = rng.sample(range(1, 100_000), 700)
     base, cand = values[:300], [v + 2_000 for v in values[300:]]
@@ -118,14 +119,14 @@ def test_mann_whitney_matches_scipy_with_one_bucket_per_value():
     _assert_matches_scipy(base, cand)
 
 
-def test_mann_whitney_matches_scipy_with_heavy_ties_and_zeros():
+def test_mann_whitney_matches_scipy_with_heavy_ties_and_zeros() -> None:
     rng = random.Random(11)
     base = [rng.choice([0, 0, 1, 2, 2, 3, 5]) for _ in range(400)]
     cand = [rng.choice([0, 1, 2, 3, 3, 5, 5]) for _ in range(350)]
     _assert_matches_scipy(base, cand)
 
 
-def test_mann_whitney_matches_scipy_on_bucketed_latencies():
+def test_mann_whitney_matches_scipy_on_bucketed_latencies() -> None:
     scipy_stats = pytest.importorskip("scipy.stats")
     rng = random.Random(3)
     base_lat = lognormal(rng, 1500)
@@ -144,7 +145,7 @@ def test_mann_whitney_matches_scipy_on_bucketed_latencies():
     assert res.p_value == pytest.approx(float(ref.pvalue), rel=1e-9)
 
 
-def test_identical_distributions_show_no_difference():
+def test_identical_distributions_show_no_difference() -> None:
     rng = random.Random(5)
     buckets, zeros = bucketed(lognormal(rng, 2000) + [0.0] * 10)
     res = mann_whitney_binned(buckets, buckets, zeros, zeros)
@@ -153,7 +154,7 @@ def test_identical_distributions_show_no_difference():
     )
 
 
-def test_slower_candidate_is_detected_and_reversal_flips_the_effect():
+def test_slower_candidate_is_detected_and_reversal_flips_the_effect() -> None:
     rng = random.Random(42)
     base, _ = bucketed(lognormal(rng, 2000))
     cand, _ = bucketed(lognormal(rng, 2000, scale=1.2))
@@ -168,7 +169,7 @@ def test_slower_candidate_is_detected_and_reversal_flips_the_effect():
     assert faster.statistic == pytest.approx(-slower.statistic, rel=1e-12)
 
 
-def test_cost_depends_on_buckets_not_counts():
+def test_cost_depends_on_buckets_not_counts() -> None:
     # 5,000 sparse buckets a side holding 10^12 samples: expanding counts would never end.
     base = {i * 3: 10**8 for i in range(-2_500, 2_500)}
     cand = {i * 3 + 20_000: 10**8 for i in range(5_000)}
@@ -189,7 +190,9 @@ def test_cost_depends_on_buckets_not_counts():
         ({}, {}, 6, 2),  # only zeros: sigma == 0
     ],
 )
-def test_mann_whitney_degenerate_cases(base, cand, base_zeros, cand_zeros):
+def test_mann_whitney_degenerate_cases(
+    base: dict[int, int], cand: dict[int, int], base_zeros: int, cand_zeros: int
+) -> None:
     res = mann_whitney_binned(base, cand, base_zeros, cand_zeros)
     assert (res.statistic, res.p_value, res.effect) == (0.0, 1.0, 0.5)
     assert res.n_baseline == sum(base.values()) + base_zeros
@@ -205,7 +208,7 @@ def test_mann_whitney_degenerate_cases(base, cand, base_zeros, cand_zeros):
         ({"candidate_zeros": True}, "'candidate_zeros' must be an int: True"),
     ],
 )
-def test_mann_whitney_rejects_bad_counts(kwargs, message):
+def test_mann_whitney_rejects_bad_counts(kwargs: dict[str, Any], message: str) -> None:
     args = {"baseline": {1: 1}, "candidate": {2: 1}, **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
         mann_whitney_binned(**args)
@@ -214,7 +217,7 @@ def test_mann_whitney_rejects_bad_counts(kwargs, message):
 # --- two-proportion z ---------------------------------------------------------------------
 
 
-def test_two_proportion_hand_computed():
+def test_two_proportion_hand_computed() -> None:
     res = two_proportion_z(10, 1000, 30, 1000)
     pooled = 40 / 2000
     z = (0.03 - 0.01) / math.sqrt(pooled * (1 - pooled) * (1 / 1000 + 1 / 1000))
@@ -225,7 +228,7 @@ def test_two_proportion_hand_computed():
     assert (res.n_baseline, res.n_candidate) == (1000, 1000)
 
 
-def test_two_proportion_z_squared_is_the_uncorrected_chi_square():
+def test_two_proportion_z_squared_is_the_uncorrected_chi_square() -> None:
     scipy_stats = pytest.importorskip("scipy.stats")
     res = two_proportion_z(37, 4100, 12, 900)
     chi2, p, _, _ = scipy_stats.chi2_contingency(
@@ -236,7 +239,7 @@ def test_two_proportion_z_squared_is_the_uncorrected_chi_square():
     assert res.statistic > 0
 
 
-def test_two_proportion_sign_follows_the_candidate():
+def test_two_proportion_sign_follows_the_candidate() -> None:
     worse = two_proportion_z(10, 1000, 30, 1000)
     better = two_proportion_z(30, 1000, 10, 1000)
     assert better.statistic == pytest.approx(-worse.statistic, rel=1e-12)
@@ -253,7 +256,7 @@ def test_two_proportion_sign_follows_the_candidate():
         ((50, 50, 70, 70), 0.0),  # pooled rate 1
     ],
 )
-def test_two_proportion_degenerate_cases(args, effect):
+def test_two_proportion_degenerate_cases(args: tuple[int, int, int, int], effect: float) -> None:
     assert two_proportion_z(*args) == TestResult(
         statistic=0.0, p_value=1.0, effect=effect, n_baseline=args[1], n_candidate=args[3]
     )
@@ -271,7 +274,7 @@ def test_two_proportion_degenerate_cases(args, effect):
         ((0, 10.0, 0, 10), "'baseline_total' must be an int: 10.0"),
     ],
 )
-def test_two_proportion_validates_arguments(args, message):
+def test_two_proportion_validates_arguments(args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         two_proportion_z(*args)
 
@@ -279,7 +282,7 @@ def test_two_proportion_validates_arguments(args, message):
 # --- TestResult ---------------------------------------------------------------------------
 
 
-def test_test_result_is_frozen_and_validated():
+def test_test_result_is_frozen_and_validated() -> None:
     res = result(0.5, 0.5)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         res.p_value = 0.1  # type: ignore[misc]
@@ -311,7 +314,7 @@ NULL_ERRORS = result(1.0, 0.0)
         (NULL_LATENCY, NULL_ERRORS, Verdict.NO_DIFFERENCE),
     ],
 )
-def test_decide_verdicts(latency, errors, expected):
+def test_decide_verdicts(latency: TestResult, errors: TestResult, expected: Verdict) -> None:
     assert decide(latency, errors) is expected
 
 
@@ -325,7 +328,9 @@ def test_decide_verdicts(latency, errors, expected):
     ],
 )
 @pytest.mark.parametrize("which", ["latency", "errors"])
-def test_decide_applies_bonferroni(p_value, alpha, expected, which):
+def test_decide_applies_bonferroni(
+    p_value: float, alpha: float, expected: Verdict, which: str
+) -> None:
     if which == "latency":
         latency, errors = result(p_value, 0.6), NULL_ERRORS
     else:
@@ -343,8 +348,8 @@ def test_decide_applies_bonferroni(p_value, alpha, expected, which):
     ],
 )
 def test_decide_requires_min_samples_from_the_error_test(
-    n_baseline, n_candidate, min_samples, expected
-):
+    n_baseline: int, n_candidate: int, min_samples: int, expected: Verdict
+) -> None:
     # The latency test's own counts are ignored: it may see only successful requests.
     latency = TestResult(statistic=9.0, p_value=1e-9, effect=0.9, n_baseline=5, n_candidate=5)
     errors = TestResult(
@@ -361,12 +366,12 @@ def test_decide_requires_min_samples_from_the_error_test(
         ({"min_samples": -1}, "'min_samples' must be >= 0: -1"),
     ],
 )
-def test_decide_validates_arguments(kwargs, message):
+def test_decide_validates_arguments(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         decide(NULL_LATENCY, NULL_ERRORS, **kwargs)
 
 
-def test_decide_end_to_end_on_a_slow_canary():
+def test_decide_end_to_end_on_a_slow_canary() -> None:
     rng = random.Random(1)
     base, base_zeros = bucketed(lognormal(rng, 2000))
     cand, cand_zeros = bucketed(lognormal(rng, 2000, scale=1.2))
@@ -377,7 +382,7 @@ def test_decide_end_to_end_on_a_slow_canary():
     assert decide(mann_whitney_binned(cand, base), errors) is Verdict.BETTER
 
 
-def test_verdict_values():
+def test_verdict_values() -> None:
     assert [v.value for v in Verdict] == [
         "better",
         "worse",
