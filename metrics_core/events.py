@@ -129,13 +129,22 @@ class InferenceCompleted(ModelEvent):
     predicted_class: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        ModelEvent.__attrs_post_init__(self)
+        # Built on the request path: the common case (optional fields None) takes no call.
+        name, version = self.model_name, self.version
+        if not (name.__class__ is str and version.__class__ is str and name and version):
+            _fail_model(self)
         _non_negative(self.duration_ms, "duration_ms")
-        _optional_non_negative(self.time_to_first_token_ms, "time_to_first_token_ms")
-        _optional_count(self.input_tokens, "input_tokens")
-        _optional_count(self.output_tokens, "output_tokens")
-        _optional_count(self.cached_tokens, "cached_tokens")
-        _optional_non_negative(self.cost_usd, "cost_usd")
+        if self.time_to_first_token_ms is not None:
+            _non_negative(self.time_to_first_token_ms, "time_to_first_token_ms")
+        tokens = self.output_tokens
+        if tokens is not None and not (tokens.__class__ is int and tokens >= 0):
+            _optional_count(tokens, "output_tokens")
+        if self.input_tokens is not None:
+            _optional_count(self.input_tokens, "input_tokens")
+        if self.cached_tokens is not None:
+            _optional_count(self.cached_tokens, "cached_tokens")
+        if self.cost_usd is not None:
+            _non_negative(self.cost_usd, "cost_usd")
         if not (self.batch_size.__class__ is int and self.batch_size >= 1):
             positive_int(self, attrs.fields(InferenceCompleted).batch_size, self.batch_size)
         if self.confidence is not None:

@@ -86,9 +86,15 @@ def version_metrics(
     ``now`` defaults to the snapshot's time. A version with no data gives zero
     counts and NaN quantiles rather than an error.
     """
-    seconds = window_seconds(window)
-    end = snapshot.taken_at if now is None else now
     match = {names.MODEL_NAME: model_name, names.VERSION: version}
+    members = [series for series in snapshot.series if series.tags.includes(match)]
+    end = snapshot.taken_at if now is None else now
+    return _version_metrics(members, model_name, version, window_seconds(window), end)
+
+
+def _version_metrics(
+    members: list[Series], model_name: str, version: str, seconds: float, end: float
+) -> VersionMetrics:
     requests = 0.0
     errors: dict[str, int] = {}
     cost = 0.0
@@ -97,14 +103,13 @@ def version_metrics(
     memory = 0.0
     latency = ttft = None
     starts = [end - seconds]
-    for series in snapshot.series:
-        if not series.tags.includes(match):
-            continue
+    for series in members:
         name = series.name
         if isinstance(series, CounterSeries):
             if name == names.REQUESTS_TOTAL:
-                requests += series.window_total(seconds, end)
-                starts.append(series.window_start(seconds, end))
+                total, since = series.window_total_since(seconds, end)
+                requests += total
+                starts.append(since)
             elif name == names.ERRORS_TOTAL:
                 error_type = series.tags.get(names.ERROR_TYPE, "unknown")
                 count = round(series.window_total(seconds, end))
@@ -123,7 +128,7 @@ def version_metrics(
             elif name == names.TIME_TO_FIRST_TOKEN:
                 ttft = series.window_summary(seconds, end)
             elif name == names.TOKEN_USAGE and series.tags.get(names.TOKEN_TYPE) == "output":
-                output_tokens += series.window_summary(seconds, end).total
+                output_tokens += series.window_total(seconds, end)
     start = min(max(starts), end)
     span = max(end - start, 1.0)  # a version seen a moment ago is not rated per nanosecond
     count = round(requests)
@@ -156,14 +161,16 @@ def all_version_metrics(
 ) -> dict[str, VersionMetrics]:
     """``VersionMetrics`` of every version in the snapshot, keyed ``"model:version"``, sorted."""
     seconds = window_seconds(window)
+    end = snapshot.taken_at if now is None else now
     by_version: dict[tuple[str, str], list[Series]] = {}
     for series in snapshot.series:
         tags = series.tags
-        if names.MODEL_NAME in tags and names.VERSION in tags:
-            by_version.setdefault((tags[names.MODEL_NAME], tags[names.VERSION]), []).append(series)
+        model_name = tags.get(names.MODEL_NAME)
+        version = tags.get(names.VERSION)
+        if model_name is not None and version is not None:
+            by_version.setdefault((model_name, version), []).append(series)
     out: dict[str, VersionMetrics] = {}
     for (model_name, version), members in sorted(by_version.items()):
-        part = Snapshot(snapshot.taken_at, tuple(members))
-        metrics = version_metrics(part, model_name, version, seconds, now)
+        metrics = _version_metrics(members, model_name, version, seconds, end)
         out[metrics.key] = metrics
     return out

@@ -30,7 +30,7 @@ _BASE = 2.0 ** (1.0 / _PER_OCTAVE)
 _log2 = math.log2
 _ceil = math.ceil
 
-Counts = array | tuple[int, ...]  # type: ignore[type-arg]
+Counts = array | tuple[int, ...] | list[int]  # type: ignore[type-arg]
 
 
 def bucket_index(value: float) -> int:
@@ -69,18 +69,20 @@ def dense(sparse: Mapping[int, int]) -> tuple[int, Counts]:
     return low, _compact(counts)
 
 
-def _merge_dense(parts: Iterable[tuple[int, Counts]]) -> tuple[int, list[int]]:
-    items = [(offset, counts) for offset, counts in parts if len(counts)]
-    if not items:
-        return 0, []
-    low = min(offset for offset, _ in items)
-    high = max(offset + len(counts) for offset, counts in items)
+def _merge_dense(items: list[tuple[int, Counts]], low: int, high: int) -> list[int]:
+    """Add up dense ``(offset, counts)`` runs into one list covering ``[low, high)``."""
     merged = [0] * (high - low)
-    for offset, counts in items:
-        start = offset - low
-        end = start + len(counts)
-        merged[start:end] = map(add, merged[start:end], counts)
-    return low, merged
+    if sum(len(counts) for _, counts in items) * 4 < len(merged):
+        # Few short runs over a wide span (sparse slots): add element by element.
+        for offset, counts in items:
+            for k, count in enumerate(counts, offset - low):
+                merged[k] += count
+    else:
+        for offset, counts in items:
+            start = offset - low
+            end = start + len(counts)
+            merged[start:end] = map(add, merged[start:end], counts)
+    return merged
 
 
 @attrs.frozen(slots=True)
@@ -146,24 +148,59 @@ class BucketData:
 EMPTY = BucketData()
 
 
-def merge_all(parts: Iterable[BucketData]) -> BucketData:
-    """Merge summaries into one; empty ones are skipped."""
+def merge_all(parts: Iterable[BucketData], *, compact: bool = True) -> BucketData:
+    """Merge summaries into one; empty ones are skipped.
+
+    ``compact=False`` keeps the counts in plain lists: quicker for a result that is
+    read once (a query) rather than stored (a rollup).
+    """
     items = [part for part in parts if part.count]
-    if not items:
-        return EMPTY
-    if len(items) == 1:
-        return items[0]
-    pos_offset, pos = _merge_dense(part.positive for part in items)
-    neg_offset, neg = _merge_dense(part.negative for part in items)
+    if len(items) < 2:
+        return items[0] if items else EMPTY
+    # One pass over the parts: this runs for every window queried.
+    count = zeros = 0
+    minimum, maximum = math.inf, -math.inf
+    positive: list[tuple[int, Counts]] = []
+    negative: list[tuple[int, Counts]] = []
+    pos_low = neg_low = 1 << 62
+    pos_high = neg_high = -(1 << 62)
+    for part in items:
+        count += part.count
+        zeros += part.zeros
+        if part.minimum < minimum:
+            minimum = part.minimum
+        if part.maximum > maximum:
+            maximum = part.maximum
+        run = part.positive
+        offset, counts = run
+        if counts:
+            positive.append(run)
+            if offset < pos_low:
+                pos_low = offset
+            if offset + len(counts) > pos_high:
+                pos_high = offset + len(counts)
+        run = part.negative
+        if run[1]:
+            negative.append(run)
+            offset, counts = run
+            if offset < neg_low:
+                neg_low = offset
+            if offset + len(counts) > neg_high:
+                neg_high = offset + len(counts)
+    store = _compact if compact else _as_list
     return BucketData(
-        sum(part.count for part in items),
-        math.fsum(part.total for part in items),
-        min(part.minimum for part in items),
-        max(part.maximum for part in items),
-        sum(part.zeros for part in items),
-        (pos_offset, _compact(pos)) if pos else (0, ()),
-        (neg_offset, _compact(neg)) if neg else (0, ()),
+        count,
+        math.fsum([part.total for part in items]),
+        minimum,
+        maximum,
+        zeros,
+        (pos_low, store(_merge_dense(positive, pos_low, pos_high))) if positive else (0, ()),
+        (neg_low, store(_merge_dense(negative, neg_low, neg_high))) if negative else (0, ()),
     )
+
+
+def _as_list(counts: list[int]) -> list[int]:
+    return counts
 
 
 def quantiles(data: BucketData, qs: Iterable[float]) -> list[float]:

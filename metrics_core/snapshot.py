@@ -8,6 +8,7 @@ read it. Every series answers windowed questions (``window_total``,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -88,12 +89,16 @@ class CounterSeries:
 
     def window_total(self, window: Window, now: float) -> float:
         """What was added during the ``window`` ending at ``now``."""
-        parts, _ = self.window.parts(window_seconds(window), now)
-        return math.fsum(parts)
+        return self.window_total_since(window, now)[0]
 
     def window_start(self, window: Window, now: float) -> float:
         """The effective start of ``window`` for this series (see ``metrics_core.windows``)."""
-        return self.window.parts(window_seconds(window), now)[1]
+        return self.window_total_since(window, now)[1]
+
+    def window_total_since(self, window: Window, now: float) -> tuple[float, float]:
+        """What was added during the ``window`` ending at ``now``, and its effective start."""
+        parts, start = self.window.parts(window_seconds(window), now)
+        return math.fsum(parts), start
 
 
 @attrs.frozen(slots=True)
@@ -119,11 +124,16 @@ class DistributionSeries:
     kind: MetricKind
     name: str
     tags: Tags
-    all_time: BucketData
+    all_time_parts: tuple[BucketData, ...] = attrs.field(repr=False)
     bucket_bounds: tuple[float, ...]
     bucket_counts: tuple[int, ...]
     updated_at: float
     window: WindowView[BucketData] = attrs.field(repr=False)
+
+    @functools.cached_property
+    def all_time(self) -> BucketData:
+        """Every observation ever recorded, merged (computed on first use)."""
+        return merge_all(self.all_time_parts)
 
     @property
     def count(self) -> int:
@@ -135,10 +145,15 @@ class DistributionSeries:
         """Sum of all observations ever recorded."""
         return self.all_time.total
 
+    def window_total(self, window: Window, now: float) -> float:
+        """Sum of the observations in the ``window`` ending at ``now`` (no bucket merge)."""
+        parts, _ = self.window.parts(window_seconds(window), now)
+        return math.fsum(part.total for part in parts)
+
     def window_summary(self, window: Window, now: float) -> WindowSummary:
         """The distribution over the ``window`` ending at ``now``."""
         parts, start = self.window.parts(window_seconds(window), now)
-        return WindowSummary(start, now, merge_all(parts))
+        return WindowSummary(start, now, merge_all(parts, compact=False))
 
 
 Series = CounterSeries | GaugeSeries | DistributionSeries

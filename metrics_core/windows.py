@@ -19,7 +19,7 @@ width later than asked (the effective start is reported).
 from __future__ import annotations
 
 import math
-from collections import deque
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
@@ -34,6 +34,12 @@ MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
 
 T = TypeVar("T")
+Piece = tuple[float, T]
+"""``(start, value)`` of a closed slot or block."""
+
+
+def _first(piece: tuple[float, object]) -> float:
+    return piece[0]
 
 
 def _tier_for(window: float) -> int:
@@ -47,22 +53,24 @@ def _tier_for(window: float) -> int:
 class WindowView(Generic[T]):
     """An immutable copy of a series' slots, able to answer any window.
 
-    ``closed[t]`` holds ``(start, value)`` of closed slots of tier ``t``;
-    ``pending[t - 1]`` the rollup in progress of tier ``t`` (closed one-second
-    slots of its current block); ``current`` the open one-second slot.
+    ``closed[t]`` holds the closed slots of tier ``t`` as ``(start, value)``,
+    oldest first; ``pending[t - 1]`` the block of tier ``t`` in progress as
+    ``(block start, values of tier t - 1 closed inside it)``; ``current`` the
+    open one-second slot.
     """
 
-    closed: tuple[tuple[tuple[float, T], ...], ...]
-    pending: tuple[tuple[float, T] | None, ...]
-    current: tuple[float, T] | None
+    closed: tuple[tuple[Piece[T], ...], ...]
+    pending: tuple[tuple[float, tuple[T, ...]] | None, ...]
+    current: Piece[T] | None
     first_seen: float
 
     def parts(self, window: float, now: float) -> tuple[list[T], float]:
         """The slot values inside ``window`` seconds before ``now``, and the effective start.
 
-        A slot is inside when it starts within ``[now - window, now]``. The effective
-        start is the start of the earliest slot that may be included (never before the
-        series was first seen).
+        Answered from the finest tier spanning the window: a piece is inside when the
+        tier-wide block holding its start begins within ``[now - window, now]``. The
+        effective start is the start of the earliest slot that may be included: never
+        before the series was first seen, nor before the oldest slot still held.
         """
         if not window > 0:
             raise ValueError(f"'window' must be > 0 seconds: {window!r}")
@@ -70,14 +78,14 @@ class WindowView(Generic[T]):
         width = TIERS[tier][0]
         start = now - window
         ring = self.closed[tier]
-        parts = [value for begin, value in ring if start <= begin <= now]
-        if tier:
-            pending = self.pending[tier - 1]
-            if pending is not None and start <= pending[0] <= now:
-                parts.append(pending[1])
+        first = bisect_left(ring, start, key=_first)
+        last = bisect_right(ring, now, key=_first)
+        parts = [value for _, value in ring[first:last]]
+        for pending in self.pending[:tier]:
+            if pending is not None and start <= pending[0] - pending[0] % width <= now:
+                parts.extend(pending[1])
         current = self.current
-        # The open one-second slot counts as part of its block of this tier.
-        if current is not None and start <= current[0] - current[0] % width and current[0] <= now:
+        if current is not None and start <= current[0] - current[0] % width <= now:
             parts.append(current[1])
         effective = max(math.ceil(start / width) * width, min(self.first_seen, now))
         if len(ring) == TIERS[tier][1]:  # full: older slots have rolled off
@@ -86,32 +94,58 @@ class WindowView(Generic[T]):
 
 
 class _Tiers(Generic[T]):
-    """Rotation shared by counters and distributions: closed slots, rollups, rings."""
+    """Rotation shared by counters and distributions: closed slots, rollups, rings.
 
-    __slots__ = ("closed", "pending")
+    Rings are tuples, replaced (not mutated) when a slot closes, so a view shares
+    them without copying. A block's rollup is merged once, when the block ends.
+    """
 
-    def __init__(self) -> None:
-        self.closed: list[deque[tuple[float, T]]] = [deque(maxlen=kept) for _, kept in TIERS]
-        self.pending: list[tuple[float, T] | None] = [None] * (len(TIERS) - 1)
+    __slots__ = ("_merge", "_on_block", "closed", "pending")
 
-    def close(self, start: float, value: T, merge: Callable[[Iterable[T]], T]) -> None:
-        self.closed[0].append((start, value))
-        for tier in range(1, len(TIERS)):
-            width = TIERS[tier][0]
-            block = start - start % width
-            pending = self.pending[tier - 1]
-            if pending is None:
-                self.pending[tier - 1] = (block, value)
-            elif pending[0] == block:
-                self.pending[tier - 1] = (block, merge((pending[1], value)))
-            else:
-                self.closed[tier].append(pending)
-                self.pending[tier - 1] = (block, value)
+    def __init__(
+        self, merge: Callable[[Iterable[T]], T], on_block: Callable[[T], None] | None = None
+    ) -> None:
+        self._merge = merge
+        self._on_block = on_block
+        self.closed: list[tuple[Piece[T], ...]] = [() for _ in TIERS]
+        self.pending: list[tuple[float, list[T]] | None] = [None] * (len(TIERS) - 1)
 
-    def view(self, current: tuple[float, T] | None, first_seen: float) -> WindowView[T]:
-        return WindowView(
-            tuple(tuple(ring) for ring in self.closed), tuple(self.pending), current, first_seen
-        )
+    def close(self, start: float, value: T) -> None:
+        """Keep a closed one-second slot and roll it up."""
+        self._append(0, (start, value))
+        self._push(1, start, value)
+
+    def _append(self, tier: int, piece: Piece[T]) -> None:
+        ring = self.closed[tier]
+        if len(ring) >= TIERS[tier][1]:
+            ring = ring[1:]
+        self.closed[tier] = (*ring, piece)
+
+    def _push(self, tier: int, start: float, value: T) -> None:
+        width = TIERS[tier][0]
+        block = start - start % width
+        pending = self.pending[tier - 1]
+        if pending is not None and pending[0] != block:
+            merged = self._merge(pending[1])
+            self._append(tier, (pending[0], merged))
+            if tier == 1 and self._on_block is not None:
+                self._on_block(merged)
+            if tier + 1 < len(TIERS):
+                self._push(tier + 1, pending[0], merged)
+            pending = None
+        if pending is None:
+            self.pending[tier - 1] = (block, [value])
+        else:
+            pending[1].append(value)
+
+    def unsettled(self) -> list[T]:
+        """Values closed since the last tier-1 block ended (not yet passed to ``on_block``)."""
+        pending = self.pending[0]
+        return [] if pending is None else list(pending[1])
+
+    def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
+        pending = tuple(None if p is None else (p[0], tuple(p[1])) for p in self.pending)
+        return WindowView(tuple(self.closed), pending, current, first_seen)
 
 
 def _sum(values: Iterable[float]) -> float:
@@ -125,7 +159,7 @@ class WindowedCounter:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[float] = _Tiers()
+        self._tiers: _Tiers[float] = _Tiers(_sum)
         self._closed_total = 0.0
         self._open = 0.0
         self._open_start = math.floor(now)
@@ -140,7 +174,7 @@ class WindowedCounter:
     def rotate(self, now: float) -> None:
         """Close the open slot and open the one holding ``now``."""
         if self._open:
-            self._tiers.close(self._open_start, self._open, _sum)
+            self._tiers.close(self._open_start, self._open)
             self._closed_total += self._open
             self._open = 0.0
         self._open_start = math.floor(now)
@@ -179,7 +213,7 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[BucketData] = _Tiers()
+        self._tiers: _Tiers[BucketData] = _Tiers(merge_all, self._settle)
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
@@ -197,9 +231,7 @@ class WindowedDistribution:
     def rotate(self, now: float) -> None:
         """Close the open slot and open the one holding ``now``."""
         if self.count:
-            closed = self._open_data()
-            self._tiers.close(self._open_start, closed, merge_all)
-            self._closed_all = merge_all((self._closed_all, closed))
+            self._tiers.close(self._open_start, self._open_data())
             self._reset()
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
@@ -215,14 +247,15 @@ class WindowedDistribution:
             self.negative,
         )
 
-    def all_time(self) -> BucketData:
-        """Every observation ever recorded, merged."""
-        if not self.count:
-            return self._closed_all
-        return merge_all((self._closed_all, self._open_data()))
+    def _settle(self, block: BucketData) -> None:
+        self._closed_all = merge_all((self._closed_all, block))
 
-    def view(self) -> tuple[WindowView[BucketData], BucketData]:
-        """An immutable copy of the slots and the all-time summary."""
+    def all_time_parts(self) -> list[BucketData]:
+        """Pieces that merge into every observation ever recorded (the open slot excluded)."""
+        return [self._closed_all, *self._tiers.unsettled()]
+
+    def view(self) -> tuple[WindowView[BucketData], tuple[BucketData, ...]]:
+        """An immutable copy of the slots, and the pieces of the all-time summary."""
         current = self._open_data() if self.count else EMPTY
-        all_time = merge_all((self._closed_all, current)) if self.count else self._closed_all
-        return self._tiers.view((self._open_start, current), self.first_seen), all_time
+        parts = (*self.all_time_parts(), current)
+        return self._tiers.view((self._open_start, current), self.first_seen), parts

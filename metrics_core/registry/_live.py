@@ -127,8 +127,11 @@ class LiveDistribution(WindowedDistribution):
                 self.updated_at = now
             self.count += 1
             self.total += value
-            self.minimum = min(self.minimum, value)
-            self.maximum = max(self.maximum, value)
+            # Plain comparisons: min()/max() calls cost ~250 ns more here.
+            if value < self.minimum:
+                self.minimum = value
+            if value > self.maximum:
+                self.maximum = value
             if value > 0.0:
                 index = _ceil(_log2(value) * 64) - 1
                 positive = self.positive

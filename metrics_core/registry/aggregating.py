@@ -29,13 +29,16 @@ from metrics_core.snapshot import (
 from metrics_core.tags import Tags, TagValue
 from metrics_core.values import MetricKind
 
+# Floats, not ints: bisect compares each value with them on every observation.
 DEFAULT_TIMER_BUCKETS_MS: tuple[float, ...] = (
-    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000,
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 30_000.0,
+    60_000.0,
 )  # fmt: skip
 """Explicit bucket bounds for timers, in milliseconds: suited to inference latency."""
 
 DEFAULT_HISTOGRAM_BUCKETS: tuple[float, ...] = (
-    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0,
+    20_000.0, 50_000.0, 100_000.0,
 )  # fmt: skip
 """Explicit bucket bounds for histograms (token counts, batch sizes, ...)."""
 
@@ -124,35 +127,28 @@ class AggregatingRegistry:
         self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
     ) -> None:
         """Add ``increment`` (finite, >= 0) to the counter ``name{tags}``."""
-        if tags.__class__ is not Tags:
-            tags = Tags.of(tags)
-        series = self._counters.get(name, _NONE).get(tags)
-        if series is None or not series.record(increment):
-            self._record_slow(MetricKind.COUNTER, name, tags, increment)
+        self._record(MetricKind.COUNTER, name, tags, increment)
 
     def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
         """Set the gauge ``name{tags}`` to ``value`` (finite)."""
-        if tags.__class__ is not Tags:
-            tags = Tags.of(tags)
-        series = self._gauges.get(name, _NONE).get(tags)
-        if series is None or not series.record(value):
-            self._record_slow(MetricKind.GAUGE, name, tags, value)
+        self._record(MetricKind.GAUGE, name, tags, value)
 
     def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
         """Observe ``value`` (finite) in the histogram ``name{tags}``."""
-        if tags.__class__ is not Tags:
-            tags = Tags.of(tags)
-        series = self._histograms.get(name, _NONE).get(tags)
-        if series is None or not series.record(value):
-            self._record_slow(MetricKind.HISTOGRAM, name, tags, value)
+        self._record(MetricKind.HISTOGRAM, name, tags, value)
 
     def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> None:
         """Observe ``duration_ms`` (finite, >= 0) in the timer ``name{tags}``."""
+        self._record(MetricKind.TIMER, name, tags, duration_ms)
+
+    def _record(
+        self, kind: MetricKind, name: str, tags: Tags | Mapping[str, TagValue], value: float
+    ) -> None:
         if tags.__class__ is not Tags:
             tags = Tags.of(tags)
-        series = self._timers.get(name, _NONE).get(tags)
-        if series is None or not series.record(duration_ms):
-            self._record_slow(MetricKind.TIMER, name, tags, duration_ms)
+        series = self._by_kind[kind].get(name, _NONE).get(tags)
+        if series is None or not series.record(value):
+            self._record_slow(kind, name, tags, value)
 
     def instrument(
         self, kind: MetricKind, name: str, tags: Tags | Mapping[str, TagValue]
@@ -291,9 +287,16 @@ def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series
         return CounterSeries(name, tags, live.total, live.updated_at, live.view())
     if isinstance(live, LiveGauge):
         return GaugeSeries(name, tags, live.value, live.updated_at)
-    window, all_time = live.view()
+    window, all_time_parts = live.view()
     return DistributionSeries(
-        kind, name, tags, all_time, live.bounds, tuple(live.bucket_counts), live.updated_at, window
+        kind,
+        name,
+        tags,
+        all_time_parts,
+        live.bounds,
+        tuple(live.bucket_counts),
+        live.updated_at,
+        window,
     )
 
 
