@@ -38,10 +38,6 @@ Piece = tuple[float, T]
 """``(start, value)`` of a closed slot or block."""
 
 
-def _first(piece: tuple[float, object]) -> float:
-    return piece[0]
-
-
 def _tier_for(window: float) -> int:
     for tier, (width, kept) in enumerate(TIERS):
         if window <= width * (kept - (tier > 0)):
@@ -60,6 +56,7 @@ class WindowView(Generic[T]):
     """
 
     closed: tuple[tuple[Piece[T], ...], ...]
+    starts: tuple[tuple[float, ...], ...] = attrs.field(repr=False)
     pending: tuple[tuple[float, tuple[T, ...]] | None, ...]
     current: Piece[T] | None
     first_seen: float
@@ -78,8 +75,9 @@ class WindowView(Generic[T]):
         width = TIERS[tier][0]
         start = now - window
         ring = self.closed[tier]
-        first = bisect_left(ring, start, key=_first)
-        last = bisect_right(ring, now, key=_first)
+        starts = self.starts[tier]
+        first = bisect_left(starts, start)
+        last = bisect_right(starts, now)
         parts = [value for _, value in ring[first:last]]
         for pending in self.pending[:tier]:
             if pending is not None and start <= pending[0] - pending[0] % width <= now:
@@ -100,7 +98,7 @@ class _Tiers(Generic[T]):
     them without copying. A block's rollup is merged once, when the block ends.
     """
 
-    __slots__ = ("_merge", "_on_block", "closed", "pending")
+    __slots__ = ("_merge", "_on_block", "closed", "pending", "starts")
 
     def __init__(
         self, merge: Callable[[Iterable[T]], T], on_block: Callable[[T], None] | None = None
@@ -108,6 +106,7 @@ class _Tiers(Generic[T]):
         self._merge = merge
         self._on_block = on_block
         self.closed: list[tuple[Piece[T], ...]] = [() for _ in TIERS]
+        self.starts: list[tuple[float, ...]] = [() for _ in TIERS]  # for bisect
         self.pending: list[tuple[float, list[T]] | None] = [None] * (len(TIERS) - 1)
 
     def close(self, start: float, value: T) -> None:
@@ -116,10 +115,11 @@ class _Tiers(Generic[T]):
         self._push(1, start, value)
 
     def _append(self, tier: int, piece: Piece[T]) -> None:
-        ring = self.closed[tier]
+        ring, starts = self.closed[tier], self.starts[tier]
         if len(ring) >= TIERS[tier][1]:
-            ring = ring[1:]
+            ring, starts = ring[1:], starts[1:]
         self.closed[tier] = (*ring, piece)
+        self.starts[tier] = (*starts, piece[0])
 
     def _push(self, tier: int, start: float, value: T) -> None:
         width = TIERS[tier][0]
@@ -145,7 +145,7 @@ class _Tiers(Generic[T]):
 
     def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
         pending = tuple(None if p is None else (p[0], tuple(p[1])) for p in self.pending)
-        return WindowView(tuple(self.closed), pending, current, first_seen)
+        return WindowView(tuple(self.closed), tuple(self.starts), pending, current, first_seen)
 
 
 def _sum(values: Iterable[float]) -> float:
