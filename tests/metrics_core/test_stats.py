@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 import pytest
+import scipy.stats as scipy_stats
 
 from metrics_core import stats
 from metrics_core.stats import (
@@ -92,7 +93,6 @@ def test_mann_whitney_zeros_rank_below_every_bucket() -> None:
 
 def _assert_matches_scipy(base_values: list[int], cand_values: list[int]) -> None:
     """Integer values: 0 goes to zero_count, v > 0 to bucket v."""
-    import scipy.stats as scipy_stats
     base = Counter(v for v in base_values if v > 0)
     cand = Counter(v for v in cand_values if v > 0)
     res = mann_whitney_binned(base, cand, base_values.count(0), cand_values.count(0))
@@ -127,7 +127,6 @@ def test_mann_whitney_matches_scipy_with_heavy_ties_and_zeros() -> None:
 
 
 def test_mann_whitney_matches_scipy_on_bucketed_latencies() -> None:
-    import scipy.stats as scipy_stats
     rng = random.Random(3)
     base_lat = lognormal(rng, 1500)
     cand_lat = lognormal(rng, 1200, scale=1.03)
@@ -229,7 +228,6 @@ def test_two_proportion_hand_computed() -> None:
 
 
 def test_two_proportion_z_squared_is_the_uncorrected_chi_square() -> None:
-    import scipy.stats as scipy_stats
     res = two_proportion_z(37, 4100, 12, 900)
     chi2, p, _, _ = scipy_stats.chi2_contingency(
         [[37, 4100 - 37], [12, 900 - 12]], correction=False
