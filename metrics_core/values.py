@@ -39,47 +39,44 @@ def _tags(value: object) -> Tags:
 
 
 @attrs.frozen(kw_only=True, slots=True)
-class Counter:
+class _Value:
+    """What every value has besides its number: a name, tags and a timestamp."""
+
+    name: str = attrs.field(validator=_name)
+    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
+    timestamp: float = attrs.field(factory=time.time, validator=finite)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class Counter(_Value):
     """A monotonic increment: ``value`` is how much the counter went up (>= 0)."""
 
     kind = MetricKind.COUNTER
-    name: str = attrs.field(validator=_name)
     value: float = attrs.field(validator=non_negative)
-    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
-    timestamp: float = attrs.field(factory=time.time, validator=finite)
 
 
 @attrs.frozen(kw_only=True, slots=True)
-class Gauge:
+class Gauge(_Value):
     """A point-in-time value that may go up or down."""
 
     kind = MetricKind.GAUGE
-    name: str = attrs.field(validator=_name)
     value: float = attrs.field(validator=finite)
-    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
-    timestamp: float = attrs.field(factory=time.time, validator=finite)
 
 
 @attrs.frozen(kw_only=True, slots=True)
-class Histogram:
+class Histogram(_Value):
     """One observation of a distribution (tokens, batch size, scores)."""
 
     kind = MetricKind.HISTOGRAM
-    name: str = attrs.field(validator=_name)
     value: float = attrs.field(validator=finite)
-    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
-    timestamp: float = attrs.field(factory=time.time, validator=finite)
 
 
 @attrs.frozen(kw_only=True, slots=True)
-class Timer:
+class Timer(_Value):
     """One duration, in milliseconds (>= 0). Exporters convert to seconds."""
 
     kind = MetricKind.TIMER
-    name: str = attrs.field(validator=_name)
     value: float = attrs.field(validator=non_negative)
-    tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
-    timestamp: float = attrs.field(factory=time.time, validator=finite)
 
     @property
     def duration_ms(self) -> float:
