@@ -5,6 +5,7 @@ from array import array
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from metrics_core.clock import ManualClock
@@ -21,6 +22,8 @@ from metrics_core.sketch import (
     quantiles,
 )
 from metrics_core.snapshot import DistributionSeries
+
+FloatArray = npt.NDArray[np.float64]
 
 BUCKET_RATIO = 2.0 ** (1.0 / 64)
 """Upper over lower bound of every bucket: the worst relative error of a quantile."""
@@ -47,7 +50,7 @@ def summarize(values: Sequence[float]) -> BucketData:
     )
 
 
-def dyadic(values: np.ndarray) -> list[float]:
+def dyadic(values: FloatArray) -> list[float]:
     """Round to multiples of 1/1024 so that every sum of them is exact in a double."""
     return (np.round(values * 1024.0) / 1024.0).tolist()  # type: ignore[no-any-return]
 
@@ -277,17 +280,17 @@ SECONDS = 600
 PER_SECOND = 100
 
 
-def lognormal(rng: np.random.Generator, n: int) -> np.ndarray:
+def lognormal(rng: np.random.Generator, n: int) -> FloatArray:
     return rng.lognormal(mean=math.log(80.0), sigma=0.5, size=n)
 
 
-def bimodal(rng: np.random.Generator, n: int) -> np.ndarray:
+def bimodal(rng: np.random.Generator, n: int) -> FloatArray:
     fast = rng.normal(20.0, 3.0, n)
     slow = rng.normal(400.0, 40.0, n)
     return np.clip(np.where(rng.random(n) < 0.7, fast, slow), 0.5, None)
 
 
-def pareto(rng: np.random.Generator, n: int) -> np.ndarray:
+def pareto(rng: np.random.Generator, n: int) -> FloatArray:
     return (rng.pareto(1.5, n) + 1.0) * 10.0
 
 
@@ -299,7 +302,7 @@ def pareto(rng: np.random.Generator, n: int) -> np.ndarray:
 def test_windowed_quantiles_are_within_one_percent_of_numpy(
     clock: ManualClock,
     registry: AggregatingRegistry,
-    generate: Callable[[np.random.Generator, int], np.ndarray],
+    generate: Callable[[np.random.Generator, int], FloatArray],
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
