@@ -68,11 +68,6 @@ def _non_negative(value: object, field: str) -> None:
     check_non_negative(value, field)
 
 
-def _optional_non_negative(value: object, field: str) -> None:
-    if value is not None:
-        _non_negative(value, field)
-
-
 def _optional_count(value: object, field: str) -> None:
     if value is None or (isinstance(value, int) and value.__class__ is int and value >= 0):
         return

@@ -116,6 +116,28 @@ class BucketData:
         """Build from sparse ``{index: count}`` mappings."""
         return cls(count, total, minimum, maximum, zeros, dense(positive), dense(negative or {}))
 
+    @classmethod
+    def of(cls, values: Iterable[float]) -> BucketData:
+        """Summarize raw values (finite floats) directly; ``EMPTY`` when there are none."""
+        items = list(values)
+        if not items:
+            return EMPTY
+        positive: dict[int, int] = {}
+        negative: dict[int, int] = {}
+        zeros = 0
+        for value in items:
+            if value > 0:
+                index = bucket_index(value)
+                positive[index] = positive.get(index, 0) + 1
+            elif value < 0:
+                index = bucket_index(-value)
+                negative[index] = negative.get(index, 0) + 1
+            else:
+                zeros += 1
+        return cls.from_sparse(
+            len(items), math.fsum(items), min(items), max(items), zeros, positive, negative
+        )
+
     @property
     def mean(self) -> float:
         """The arithmetic mean, or NaN when empty."""

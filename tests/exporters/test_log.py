@@ -18,16 +18,6 @@ TAGS = {"model_name": "bert", "version": "v1"}
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(1_700_000_000.0)
-
-
-@pytest.fixture
-def registry(clock: ManualClock) -> AggregatingRegistry:
-    return AggregatingRegistry(clock=clock)
-
-
-@pytest.fixture
 def snapshot(registry: AggregatingRegistry, clock: ManualClock) -> Snapshot:
     # One value of each distribution falls out of the 60 s window, two stay in it.
     registry.counter("requests_total", TAGS, 1)

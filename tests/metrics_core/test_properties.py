@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from metrics_core.clock import ManualClock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.registry.aggregating import OVERFLOW_TAGS, AggregatingRegistry, Instrument
-from metrics_core.sketch import EMPTY, BucketData, bucket_index, merge_all, quantiles
+from metrics_core.sketch import EMPTY, BucketData, merge_all, quantiles
 from metrics_core.snapshot import CounterSeries, DistributionSeries
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
@@ -48,31 +48,6 @@ POSITIVE = st.one_of(
 )
 NEGATIVE = POSITIVE.map(lambda magnitude: -magnitude)
 FINITE = st.one_of(POSITIVE, NEGATIVE, st.sampled_from((0.0, -0.0)))
-
-
-def summarize(values: Sequence[float]) -> BucketData:
-    """A ``BucketData`` built from ``bucket_index`` alone, independently of the registry."""
-    positive: dict[int, int] = {}
-    negative: dict[int, int] = {}
-    zeros = 0
-    for value in values:
-        if value > 0:
-            index = bucket_index(value)
-            positive[index] = positive.get(index, 0) + 1
-        elif value < 0:
-            index = bucket_index(-value)
-            negative[index] = negative.get(index, 0) + 1
-        else:
-            zeros += 1
-    return BucketData.from_sparse(
-        len(values),
-        math.fsum(values),
-        min(values, default=math.inf),
-        max(values, default=-math.inf),
-        zeros,
-        positive,
-        negative,
-    )
 
 
 @st.composite
@@ -105,8 +80,8 @@ def test_merge_all_of_a_partition_equals_the_whole(
     case: tuple[list[float], list[list[float]], list[int]],
 ) -> None:
     values, parts, order = case
-    whole = summarize(values)
-    summaries = [summarize(part) for part in parts]
+    whole = BucketData.of(values)
+    summaries = [BucketData.of(part) for part in parts]
     magnitude = math.fsum(abs(value) for value in values)
 
     merged = merge_all(summaries)
@@ -128,7 +103,7 @@ def test_merge_all_of_a_partition_equals_the_whole(
 @example([-1.0, 0.0, 1.0])
 @example([5.0])
 def test_quantiles_stay_within_the_range_and_rise_with_q(values: list[float]) -> None:
-    data = summarize(values)
+    data = BucketData.of(values)
     got = quantiles(data, QS)
     assert got == [data.quantile(q) for q in QS]
     for value in got:
@@ -148,7 +123,7 @@ def test_quantiles_of_positive_data_are_within_one_bucket_of_numpy(values: list[
     between share or neighbour a bucket: each estimated order statistic is within one
     bucket ratio of the true one, so their linear interpolation is too, wherever they lie.
     """
-    data = summarize(values)
+    data = BucketData.of(values)
     for q, got in zip(QS, quantiles(data, QS), strict=True):
         expected = float(np.percentile(values, 100.0 * q))
         assert got == pytest.approx(expected, rel=0.011), q
@@ -165,8 +140,8 @@ def test_quantiles_of_positive_data_are_within_one_bucket_of_numpy(values: list[
 def test_quantiles_of_negated_data_mirror_the_original_ones(values: list[float]) -> None:
     """``quantile(q)`` of ``-x`` is ``-quantile(1 - q)`` of ``x``: all-positive data against
     all-negative, and mixed signs with zeros."""
-    mirrored = quantiles(summarize(values), [1.0 - q for q in QS])
-    negated = quantiles(summarize([-value for value in values]), QS)
+    mirrored = quantiles(BucketData.of(values), [1.0 - q for q in QS])
+    negated = quantiles(BucketData.of([-value for value in values]), QS)
     # Interpolating across zero cancels: compare near zero against the data's scale.
     scale = max(abs(value) for value in values)
     for q, got, expected in zip(QS, negated, mirrored, strict=True):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,27 +27,6 @@ FloatArray = npt.NDArray[np.float64]
 
 BUCKET_RATIO = 2.0 ** (1.0 / 64)
 """Upper over lower bound of every bucket: the worst relative error of a quantile."""
-
-
-def summarize(values: Sequence[float]) -> BucketData:
-    """A ``BucketData`` built independently of the registry, from ``bucket_index``."""
-    positive: dict[int, int] = {}
-    negative: dict[int, int] = {}
-    zeros = 0
-    for value in values:
-        if value > 0:
-            index = bucket_index(value)
-            positive[index] = positive.get(index, 0) + 1
-        elif value < 0:
-            index = bucket_index(-value)
-            negative[index] = negative.get(index, 0) + 1
-        else:
-            zeros += 1
-    if not values:
-        return EMPTY
-    return BucketData.from_sparse(
-        len(values), math.fsum(values), min(values), max(values), zeros, positive, negative
-    )
 
 
 def dyadic(values: FloatArray) -> list[float]:
@@ -128,7 +107,7 @@ def test_dense_widens_the_array_for_large_counts() -> None:
 
 
 def test_quantiles_validate_q() -> None:
-    data = summarize([1.0, 2.0])
+    data = BucketData.of([1.0, 2.0])
     for bad in (-0.01, 1.01, math.nan):
         with pytest.raises(ValueError, match="'q' must be within"):
             quantiles(data, (bad,))
@@ -137,18 +116,18 @@ def test_quantiles_validate_q() -> None:
 
 
 def test_single_value_is_exact() -> None:
-    data = summarize([5.0])
+    data = BucketData.of([5.0])
     assert quantiles(data, (0.0, 0.5, 0.99, 1.0)) == [5.0, 5.0, 5.0, 5.0]
 
 
 def test_identical_values_are_exact() -> None:
-    data = summarize([3.7] * 1000)
+    data = BucketData.of([3.7] * 1000)
     assert quantiles(data, (0.0, 0.01, 0.5, 0.99, 1.0)) == [3.7] * 5
     assert data.total == math.fsum([3.7] * 1000)
 
 
 def test_quantile_and_quantiles_agree() -> None:
-    data = summarize([float(v) for v in range(1, 101)])
+    data = BucketData.of([float(v) for v in range(1, 101)])
     qs = [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0]
     assert quantiles(data, qs) == [data.quantile(q) for q in qs]
     assert quantiles(data, iter(qs)) == quantiles(data, qs)
@@ -156,7 +135,7 @@ def test_quantile_and_quantiles_agree() -> None:
 
 def test_negative_values_and_zeros_are_ordered() -> None:
     values = [-8.0, -2.0, -1.0, 0.0, 0.0, 0.0, 1.0, 4.0]
-    data = summarize(values)
+    data = BucketData.of(values)
     assert data.zeros == 3
     assert data.negative_buckets() == {bucket_index(8.0): 1, bucket_index(2.0): 1, -1: 1}
     assert data.positive_buckets() == {-1: 1, bucket_index(4.0): 1}
@@ -178,7 +157,7 @@ def test_negative_values_and_zeros_are_ordered() -> None:
 def test_all_negative_values() -> None:
     rng = np.random.default_rng(3)
     values = (-rng.lognormal(3.0, 1.0, 5_000)).tolist()
-    data = summarize(values)
+    data = BucketData.of(values)
     qs = np.linspace(0.0, 1.0, 101)
     estimates = np.array(quantiles(data, qs))
     expected = np.percentile(values, qs * 100)
@@ -192,7 +171,7 @@ def test_quantiles_are_within_one_bucket_of_numpy(seed: int) -> None:
     values = np.concatenate(
         [rng.lognormal(0.0, 2.0, 3_000), -rng.lognormal(1.0, 1.0, 1_000), np.zeros(200)]
     ).tolist()
-    data = summarize(values)
+    data = BucketData.of(values)
     qs = np.linspace(0.0, 1.0, 201)
     estimates = quantiles(data, qs)
     expected = np.percentile(values, qs * 100)
@@ -204,7 +183,7 @@ def test_quantiles_are_within_one_bucket_of_numpy(seed: int) -> None:
 
 
 def test_quantiles_are_clamped_to_min_and_max() -> None:
-    data = summarize([100.0, 100.5])  # both in one bucket
+    data = BucketData.of([100.0, 100.5])  # both in one bucket
     low, high = quantiles(data, (0.0, 1.0))
     assert 100.0 <= low <= high <= 100.5
 
@@ -227,10 +206,10 @@ def test_merge_equals_summary_of_the_union() -> None:
     rng = np.random.default_rng(11)
     first = dyadic(rng.normal(0.0, 50.0, 4_000))
     second = dyadic(rng.lognormal(5.0, 1.0, 3_000)) + [0.0] * 7
-    merged = merge_all([summarize(first), summarize(second)])
-    union = summarize(first + second)
+    merged = merge_all([BucketData.of(first), BucketData.of(second)])
+    union = BucketData.of(first + second)
     assert_same(merged, union)
-    assert_same(summarize(first).merge(summarize(second)), union)
+    assert_same(BucketData.of(first).merge(BucketData.of(second)), union)
     qs = (0.01, 0.5, 0.95, 0.99)
     assert quantiles(merged, qs) == quantiles(union, qs)
 
@@ -239,19 +218,19 @@ def test_merge_of_disjoint_bucket_ranges() -> None:
     low = [0.001, 0.002, -0.003]
     high = [1e6, 2e6, -5e5]
     middle = [1.0, 0.0]
-    parts = [summarize(low), summarize(high), summarize(middle)]
-    assert_same(merge_all(parts), summarize(low + high + middle))
-    assert_same(merge_all(reversed(parts)), summarize(low + high + middle))
+    parts = [BucketData.of(low), BucketData.of(high), BucketData.of(middle)]
+    assert_same(merge_all(parts), BucketData.of(low + high + middle))
+    assert_same(merge_all(reversed(parts)), BucketData.of(low + high + middle))
 
 
 def test_merge_is_associative() -> None:
-    a, b, c = summarize([1.0, 2.0]), summarize([3.0, -1.0]), summarize([0.0, 8.0])
+    a, b, c = BucketData.of([1.0, 2.0]), BucketData.of([3.0, -1.0]), BucketData.of([0.0, 8.0])
     assert merge_all([merge_all([a, b]), c]) == merge_all([a, merge_all([b, c])])
-    assert merge_all([a, b, c]) == summarize([1.0, 2.0, 3.0, -1.0, 0.0, 8.0])
+    assert merge_all([a, b, c]) == BucketData.of([1.0, 2.0, 3.0, -1.0, 0.0, 8.0])
 
 
 def test_merge_skips_empty_parts() -> None:
-    data = summarize([1.0, 2.0])
+    data = BucketData.of([1.0, 2.0])
     assert merge_all([]) is EMPTY
     assert merge_all([EMPTY, EMPTY]) is EMPTY
     assert merge_all([EMPTY, data, EMPTY]) is data
@@ -260,7 +239,7 @@ def test_merge_skips_empty_parts() -> None:
 
 
 def test_merge_does_not_mutate_its_parts() -> None:
-    first, second = summarize([1.0, 2.0]), summarize([2.0, 4.0])
+    first, second = BucketData.of([1.0, 2.0]), BucketData.of([2.0, 4.0])
     before = (first.positive_buckets(), second.positive_buckets())
     merge_all([first, second])
     assert (first.positive_buckets(), second.positive_buckets()) == before
