@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP_CORE := $(VENV)/.installed-core
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test pytest lint typecheck bench clean
+.PHONY: demo test servers pytest lint typecheck bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,13 @@ $(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
 demo: $(STAMP_CORE)
 	$(VENV)/bin/inference-metrics demo $(DEMO_ARGS)
 
-test: $(STAMP_DEV) lint typecheck pytest
+test: $(STAMP_DEV) servers lint typecheck pytest
 
-pytest: $(STAMP_DEV)
+# Real servers for the tests (Prometheus, Pushgateway, promtool, StatsD): installed when missing.
+servers:
+	scripts/install-test-servers.sh
+
+pytest: $(STAMP_DEV) servers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)

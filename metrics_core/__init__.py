@@ -3,7 +3,7 @@
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.clock import ManualClock
 from metrics_core.compare import Comparison
-from metrics_core.exporting import Exporter, ExportOutcome
+from metrics_core.exporting import Exporter, ExportOutcome, PullExporter, SnapshotSource
 from metrics_core.facade import Metrics
 from metrics_core.query import VersionMetrics
 from metrics_core.registry import AggregatingRegistry, RawRegistry, Registry
@@ -33,9 +33,11 @@ __all__ = [
     "ManualClock",
     "MetricKind",
     "Metrics",
+    "PullExporter",
     "RawRegistry",
     "Registry",
     "Snapshot",
+    "SnapshotSource",
     "Tags",
     "Timer",
     "Verdict",

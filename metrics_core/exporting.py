@@ -33,6 +33,22 @@ class Exporter(Protocol):
         """Flush and release resources."""
 
 
+SnapshotSource = Callable[[], Snapshot]
+"""Returns a fresh snapshot of the registry (``Metrics.snapshot``)."""
+
+
+@runtime_checkable
+class PullExporter(Exporter, Protocol):
+    """An exporter that is also read on demand (a Prometheus scrape, say).
+
+    ``Metrics.export_to`` hands it a ``SnapshotSource`` so that it can take a
+    fresh snapshot whenever it is read, without a manual ``export()``.
+    """
+
+    def attach(self, source: SnapshotSource) -> None:
+        """Keep ``source``; call it for a fresh snapshot when read."""
+
+
 @attrs.frozen(slots=True)
 class ExportOutcome:
     """What happened to one exporter in one export: ``ok``, ``error``, ``timeout`` or ``busy``."""

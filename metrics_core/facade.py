@@ -20,7 +20,7 @@ from metrics_core.events import (
     InferenceFailed,
     MemoryUsageReported,
 )
-from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome
+from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.shutdown import ShutdownHook
@@ -92,7 +92,8 @@ class Metrics:
         """Add ``exporter``; each of its calls is cut off after ``timeout`` seconds. Chainable.
 
         ``name`` (default: the class name, numbered if repeated) tags its errors in
-        ``metrics_export_errors_total{exporter}``.
+        ``metrics_export_errors_total{exporter}``. A ``PullExporter`` (one with
+        ``attach``) also gets ``Metrics.snapshot`` to read fresh snapshots on demand.
         """
         taken = set(self._fanout.names())
         label = name or type(exporter).__name__
@@ -101,6 +102,8 @@ class Metrics:
             while label in taken:
                 label, n = f"{base}_{n}", n + 1
         self._fanout.add(exporter, label, self.export_timeout if timeout is None else timeout)
+        if isinstance(exporter, PullExporter):
+            exporter.attach(self.snapshot)
         return self
 
     # -- exporting -----------------------------------------------------------------------

@@ -48,3 +48,39 @@ LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 """Counter: event listeners that raised, tagged with ``event`` and ``listener``."""
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"
 """Counter: values folded into an ``overflow`` series, tagged with ``metric``."""
+
+DESCRIPTIONS: dict[str, str] = {
+    REQUESTS_TOTAL: "Requests finished (completed or failed).",
+    ERRORS_TOTAL: "Failed requests by error type.",
+    LATENCY: "End-to-end latency of finished requests.",
+    IN_FLIGHT: "Requests started and not yet finished.",
+    ACTIVE_CONNECTIONS: "Active connections as last reported.",
+    MEMORY_USAGE: "Memory used by a model version as last reported.",
+    TIME_TO_FIRST_TOKEN: "Time to the first streamed token.",
+    TOKEN_USAGE: "Tokens per request by token type.",
+    TIME_PER_OUTPUT_TOKEN: "Decode time per output token after the first.",
+    COST_TOTAL: "Cost of requests in US dollars.",
+    BATCH_SIZE: "Batch size of batched requests.",
+    EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
+    LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
+    OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
+}
+"""One line on each metric the library records; exporters use it as help text."""
+
+UNITS: dict[str, str] = {
+    REQUESTS_TOTAL: "{request}",
+    ERRORS_TOTAL: "{request}",
+    LATENCY: "ms",
+    IN_FLIGHT: "{request}",
+    ACTIVE_CONNECTIONS: "{connection}",
+    MEMORY_USAGE: "By",
+    TIME_TO_FIRST_TOKEN: "ms",
+    TOKEN_USAGE: "{token}",
+    TIME_PER_OUTPUT_TOKEN: "ms",
+    COST_TOTAL: "USD",
+    BATCH_SIZE: "{request}",
+    EXPORT_ERRORS_TOTAL: "{export}",
+    LISTENER_ERRORS_TOTAL: "{error}",
+    OVERFLOW_TOTAL: "{value}",
+}
+"""The UCUM unit of each metric as recorded (timers in ``ms``; exporters send seconds)."""
