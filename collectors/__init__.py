@@ -1,6 +1,23 @@
-"""Collectors: subscribe to events, record metrics."""
+"""Collectors: subscribe to events, record metrics.
+
+``SystemCollector`` needs psutil (extra ``system``) and ``GpuCollector``
+nvidia-ml-py (extra ``gpu``); both import them only when constructed, so this
+package imports without them.
+"""
 
 from collectors.base import BaseCollector, Collector
+from collectors.gpu import GpuCollector
 from collectors.inference import InferenceCollector
+from collectors.quality import QualityCollector
+from collectors.reliability import ReliabilityCollector
+from collectors.system import SystemCollector
 
-__all__ = ["BaseCollector", "Collector", "InferenceCollector"]
+__all__ = [
+    "BaseCollector",
+    "Collector",
+    "GpuCollector",
+    "InferenceCollector",
+    "QualityCollector",
+    "ReliabilityCollector",
+    "SystemCollector",
+]

@@ -9,8 +9,10 @@ One place for the rules that docs/exporters.md tabulates:
 - **StatsD / DogStatsD**: dots are kept (they are StatsD's hierarchy);
   other characters outside ``[a-zA-Z0-9_.-]`` become ``_``; timers stay in
   milliseconds, StatsD's own unit.
-- **OTLP**: names are kept as recorded (OpenTelemetry allows dots); timers are
-  converted to seconds with unit ``s``, as the GenAI conventions use.
+- **OTLP**: names are kept as recorded (OpenTelemetry allows dots); timers stay
+  in milliseconds with unit ``ms``: their exponential histograms carry the sketch's
+  base-2 buckets as they are, and no exact re-bucketing into seconds exists
+  (``log2(1000)`` is not a whole number of buckets).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ _PROMETHEUS_LABEL_INVALID = re.compile(r"[^a-zA-Z0-9_]")
 _STATSD_INVALID = re.compile(r"[^a-zA-Z0-9_.\-]")
 
 MS_PER_SECOND = 1000.0
-"""Timers are recorded in milliseconds; Prometheus and OTLP get seconds."""
+"""Timers are recorded in milliseconds; Prometheus gets seconds."""
 
 
 def prometheus_name(name: str, kind: MetricKind) -> str:
@@ -53,9 +55,9 @@ def statsd_name(name: str, prefix: str = "") -> str:
 
 
 def otlp_unit(name: str, kind: MetricKind) -> str:
-    """The UCUM unit of ``name`` as OTLP carries it (``s`` for timers)."""
+    """The UCUM unit of ``name`` as OTLP carries it (``ms`` for timers, as recorded)."""
     if kind is MetricKind.TIMER:
-        return "s"
+        return "ms"
     return names.UNITS.get(name, "")
 
 
@@ -65,5 +67,5 @@ def description(name: str) -> str:
 
 
 def in_export_unit(value: float, kind: MetricKind) -> float:
-    """``value`` in the unit Prometheus and OTLP get: seconds for timers, as recorded otherwise."""
+    """``value`` in the unit Prometheus gets: seconds for timers, as recorded otherwise."""
     return value / MS_PER_SECOND if kind is MetricKind.TIMER else value

@@ -49,6 +49,99 @@ LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"
 """Counter: values folded into an ``overflow`` series, tagged with ``metric``."""
 
+# -- host and process (SystemCollector) ---------------------------------------------------
+
+DIRECTION = "direction"
+"""Tag key of the I/O direction: ``read``/``write`` for disks, ``transmit``/``receive`` for
+networks, as OpenTelemetry's system conventions."""
+SYSTEM_CPU = "system_cpu_percent"
+"""Gauge (%): host CPU use over the last sample interval, 0..100."""
+PROCESS_CPU = "process_cpu_percent"
+"""Gauge (%): this process's CPU use over the last sample interval; above 100 on several cores."""
+PROCESS_RSS = "process_memory_rss_bytes"
+"""Gauge: resident set size of this process."""
+SYSTEM_MEMORY_USED = "system_memory_used_bytes"
+"""Gauge: host memory in use."""
+SYSTEM_MEMORY_AVAILABLE = "system_memory_available_bytes"
+"""Gauge: host memory available to new processes without swapping."""
+SYSTEM_DISK_IO = "system_disk_io_bytes_total"
+"""Counter: bytes read from and written to the host's disks, tagged ``direction``."""
+SYSTEM_NETWORK_IO = "system_network_io_bytes_total"
+"""Counter: bytes sent and received by the host's interfaces, tagged ``direction``."""
+PROCESS_OPEN_FDS = "process_open_file_descriptors"
+"""Gauge: file descriptors this process holds open (POSIX only)."""
+PROCESS_THREADS = "process_threads"
+"""Gauge: threads of this process."""
+
+# -- GPU (GpuCollector) -------------------------------------------------------------------
+
+GPU = "gpu"
+"""Tag key of the GPU index, as NVML numbers them."""
+PID = "pid"
+"""Tag key of a process id."""
+GPU_UTILIZATION = "gpu_utilization_percent"
+"""Gauge (%): time a kernel ran on the GPU over NVML's last sample period."""
+GPU_MEMORY_USED = "gpu_memory_used_bytes"
+"""Gauge: GPU memory in use."""
+GPU_MEMORY_TOTAL = "gpu_memory_total_bytes"
+"""Gauge: GPU memory installed."""
+GPU_TEMPERATURE = "gpu_temperature_celsius"
+"""Gauge (Cel): GPU die temperature."""
+GPU_POWER = "gpu_power_watts"
+"""Gauge (W): GPU power draw."""
+GPU_PROCESS_MEMORY = "gpu_process_memory_used_bytes"
+"""Gauge: GPU memory used by one compute process, tagged ``gpu`` and ``pid``; 0 once it is gone."""
+
+# -- model quality (QualityCollector) -----------------------------------------------------
+
+DRIFT_KIND = "kind"
+"""Tag key of the kind of drift score (``distribution``, ``confidence`` ...)."""
+PREDICTED_CLASS = "predicted_class"
+"""Tag key of the class a model predicted."""
+EXPECTED = "expected"
+"""Tag key of the ground-truth class of an evaluated prediction."""
+ACTUAL = "actual"
+"""Tag key of the class the model predicted, in an evaluated prediction."""
+CLASS = "class"
+"""Tag key of the class a per-class score is about."""
+AVERAGE = "average"
+"""Tag key of how a score averages over classes: ``binary``, ``macro`` or ``per_class``
+(scikit-learn's ``average``)."""
+DRIFT_SCORE = "model_drift_score"
+"""Gauge: the last drift score measured, tagged ``kind``."""
+DRIFT_ALERTS_TOTAL = "model_drift_alerts_total"
+"""Counter: drift measurements whose score was strictly above their threshold, tagged ``kind``."""
+PREDICTION_CONFIDENCE = "model_prediction_confidence"
+"""Histogram: confidence (0..1) of completed requests that reported one."""
+PREDICTIONS_TOTAL = "model_predictions_total"
+"""Counter: completed requests by ``predicted_class``."""
+EVALUATIONS_TOTAL = "model_prediction_evaluations_total"
+"""Counter: evaluated predictions by ``expected`` and ``actual`` class, the confusion matrix;
+any window's precision, recall and F1 are computed from it."""
+PRECISION = "model_prediction_precision"
+"""Gauge: precision over the quality collector's window, tagged ``average`` (and ``class``)."""
+RECALL = "model_prediction_recall"
+"""Gauge: recall over the quality collector's window, tagged ``average`` (and ``class``)."""
+F1 = "model_prediction_f1"
+"""Gauge: F1 over the quality collector's window, tagged ``average`` (and ``class``)."""
+
+# -- reliability (ReliabilityCollector) ---------------------------------------------------
+
+BREAKER = "breaker"
+"""Tag key of the circuit breaker's name."""
+FROM_STATE = "from"
+"""Tag key of the state a circuit breaker left."""
+TO_STATE = "to"
+"""Tag key of the state a circuit breaker entered."""
+RETRIES_TOTAL = "model_inference_retries_total"
+"""Counter: retries, tagged with the ``error_type`` that caused them."""
+RETRY_DELAY = "model_inference_retry_delay"
+"""Timer (ms): the back-off before each retry."""
+CIRCUIT_BREAKER_STATE = "model_circuit_breaker_state"
+"""Gauge: circuit breaker state, 0 closed, 1 half-open, 2 open; tagged ``breaker``."""
+CIRCUIT_BREAKER_TRANSITIONS_TOTAL = "model_circuit_breaker_transitions_total"
+"""Counter: circuit breaker state changes, tagged ``breaker``, ``from`` and ``to``."""
+
 DESCRIPTIONS: dict[str, str] = {
     REQUESTS_TOTAL: "Requests finished (completed or failed).",
     ERRORS_TOTAL: "Failed requests by error type.",
@@ -64,6 +157,33 @@ DESCRIPTIONS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
+    SYSTEM_CPU: "Host CPU use over the last sample interval.",
+    PROCESS_CPU: "CPU use of this process over the last sample interval (per core, summed).",
+    PROCESS_RSS: "Resident set size of this process.",
+    SYSTEM_MEMORY_USED: "Host memory in use.",
+    SYSTEM_MEMORY_AVAILABLE: "Host memory available without swapping.",
+    SYSTEM_DISK_IO: "Bytes read from and written to the host's disks.",
+    SYSTEM_NETWORK_IO: "Bytes sent and received by the host's network interfaces.",
+    PROCESS_OPEN_FDS: "File descriptors open in this process.",
+    PROCESS_THREADS: "Threads of this process.",
+    GPU_UTILIZATION: "Time a kernel ran on the GPU over NVML's sample period.",
+    GPU_MEMORY_USED: "GPU memory in use.",
+    GPU_MEMORY_TOTAL: "GPU memory installed.",
+    GPU_TEMPERATURE: "GPU temperature.",
+    GPU_POWER: "GPU power draw.",
+    GPU_PROCESS_MEMORY: "GPU memory used by one process.",
+    DRIFT_SCORE: "Last drift score measured, by kind.",
+    DRIFT_ALERTS_TOTAL: "Drift measurements above their threshold, by kind.",
+    PREDICTION_CONFIDENCE: "Confidence of predictions.",
+    PREDICTIONS_TOTAL: "Predictions by predicted class.",
+    EVALUATIONS_TOTAL: "Evaluated predictions by expected and actual class (confusion matrix).",
+    PRECISION: "Precision of evaluated predictions over the collector's window.",
+    RECALL: "Recall of evaluated predictions over the collector's window.",
+    F1: "F1 score of evaluated predictions over the collector's window.",
+    RETRIES_TOTAL: "Retries by the error type that caused them.",
+    RETRY_DELAY: "Back-off delay before each retry.",
+    CIRCUIT_BREAKER_STATE: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+    CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "Circuit breaker state changes by from and to state.",
 }
 """One line on each metric the library records; exporters use it as help text."""
 
@@ -82,5 +202,32 @@ UNITS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
+    SYSTEM_CPU: "%",
+    PROCESS_CPU: "%",
+    PROCESS_RSS: "By",
+    SYSTEM_MEMORY_USED: "By",
+    SYSTEM_MEMORY_AVAILABLE: "By",
+    SYSTEM_DISK_IO: "By",
+    SYSTEM_NETWORK_IO: "By",
+    PROCESS_OPEN_FDS: "{file_descriptor}",
+    PROCESS_THREADS: "{thread}",
+    GPU_UTILIZATION: "%",
+    GPU_MEMORY_USED: "By",
+    GPU_MEMORY_TOTAL: "By",
+    GPU_TEMPERATURE: "Cel",
+    GPU_POWER: "W",
+    GPU_PROCESS_MEMORY: "By",
+    DRIFT_SCORE: "1",
+    DRIFT_ALERTS_TOTAL: "{alert}",
+    PREDICTION_CONFIDENCE: "1",
+    PREDICTIONS_TOTAL: "{prediction}",
+    EVALUATIONS_TOTAL: "{prediction}",
+    PRECISION: "1",
+    RECALL: "1",
+    F1: "1",
+    RETRIES_TOTAL: "{retry}",
+    RETRY_DELAY: "ms",
+    CIRCUIT_BREAKER_STATE: "1",
+    CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "{transition}",
 }
 """The UCUM unit of each metric as recorded (timers in ``ms``; exporters send seconds)."""

@@ -1,9 +1,9 @@
 """Per-version queries: ``VersionMetrics`` over any window, read from a snapshot.
 
-The numbers come from the series that ``InferenceCollector`` records (names in
-``metrics_core.names``). Latency and TTFT quantiles come from the merged
-exponential sketches of the window's slots; counts, error rate and errors by
-type are exact.
+The numbers come from the series that ``InferenceCollector`` and
+``QualityCollector`` record (names in ``metrics_core.names``). Latency and TTFT
+quantiles come from the merged exponential sketches of the window's slots;
+counts, error rate, errors by type, precision, recall and F1 are exact.
 """
 
 from __future__ import annotations
@@ -33,8 +33,85 @@ QUERY_NAMES: tuple[str, ...] = (
     names.TIME_TO_FIRST_TOKEN,
     names.TOKEN_USAGE,
     names.COST_TOTAL,
+    names.EVALUATIONS_TOTAL,
+    names.F1,
 )
 """The series a ``VersionMetrics`` is computed from."""
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class ClassScores:
+    """Precision, recall and F1 of one class against all others.
+
+    ``support`` is how many evaluated predictions had this class as ground truth.
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class ClassificationScores:
+    """Scores of a set of evaluated predictions (a confusion matrix).
+
+    Zero denominators give 0.0: a class never predicted has precision 0.0, never
+    expected recall 0.0. Macro scores average the per-class scores over every class
+    that appears as expected or actual, unweighted; macro F1 is the mean of the
+    per-class F1 scores (as scikit-learn computes it), not the F1 of macro
+    precision and recall.
+    """
+
+    evaluations: int
+    by_class: Mapping[str, ClassScores]
+    macro_precision: float
+    macro_recall: float
+    macro_f1: float
+
+    def binary(self, positive_class: str) -> ClassScores:
+        """The scores with ``positive_class`` as the positive class (0.0 if never seen)."""
+        return self.by_class.get(positive_class, _NO_SCORES)
+
+
+_NO_SCORES = ClassScores(precision=0.0, recall=0.0, f1=0.0, support=0)
+
+
+def classification_scores(confusion: Mapping[tuple[str, str], float]) -> ClassificationScores:
+    """Scores of a confusion matrix given as ``{(expected, actual): count}``."""
+    true_positives: dict[str, float] = {}
+    expected_counts: dict[str, float] = {}
+    actual_counts: dict[str, float] = {}
+    total = 0.0
+    for (expected, actual), n in confusion.items():
+        if not n:
+            continue
+        total += n
+        expected_counts[expected] = expected_counts.get(expected, 0.0) + n
+        actual_counts[actual] = actual_counts.get(actual, 0.0) + n
+        if expected == actual:
+            true_positives[expected] = true_positives.get(expected, 0.0) + n
+    by_class: dict[str, ClassScores] = {}
+    for label in sorted(expected_counts.keys() | actual_counts.keys()):
+        tp = true_positives.get(label, 0.0)
+        truth = expected_counts.get(label, 0.0)  # TP + FN
+        predicted = actual_counts.get(label, 0.0)  # TP + FP
+        # 2TP / (2TP + FP + FN), the harmonic mean of precision and recall in one division.
+        by_class[label] = ClassScores(
+            precision=tp / predicted if predicted else 0.0,
+            recall=tp / truth if truth else 0.0,
+            f1=2 * tp / (truth + predicted) if tp else 0.0,
+            support=round(truth),
+        )
+    scores = by_class.values()
+    n_classes = len(by_class)
+    return ClassificationScores(
+        evaluations=round(total),
+        by_class=by_class,
+        macro_precision=math.fsum(c.precision for c in scores) / n_classes if n_classes else 0.0,
+        macro_recall=math.fsum(c.recall for c in scores) / n_classes if n_classes else 0.0,
+        macro_f1=math.fsum(c.f1 for c in scores) / n_classes if n_classes else 0.0,
+    )
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -46,6 +123,12 @@ class VersionMetrics:
     start (so it may begin up to one slot width later). Rates divide by
     ``window_end - window_start``. Quantiles are NaN when the window is empty.
     ``output_tokens_per_second`` is the version's output-token throughput.
+
+    Quality (from ``QualityCollector``'s confusion-matrix counter over the same
+    window): ``evaluation_count`` predictions evaluated; ``precision``, ``recall``
+    and ``f1`` for the collector's ``positive_class`` (NaN when it has none);
+    ``macro_*`` averaged over classes (see ``ClassificationScores``). Zero
+    denominators give 0.0.
     """
 
     model_name: str
@@ -66,6 +149,14 @@ class VersionMetrics:
     ttft_p95_ms: float
     output_tokens_per_second: float
     cost_usd: float
+    evaluation_count: int = 0
+    positive_class: str | None = None
+    precision: float = math.nan
+    recall: float = math.nan
+    f1: float = math.nan
+    macro_precision: float = 0.0
+    macro_recall: float = 0.0
+    macro_f1: float = 0.0
 
     @property
     def key(self) -> str:
@@ -102,6 +193,8 @@ def _version_metrics(
     connections = 0.0
     memory = 0.0
     latency = ttft = None
+    confusion: dict[tuple[str, str], float] = {}
+    positive_class: str | None = None
     starts = [end - seconds]
     for series in members:
         name = series.name
@@ -117,11 +210,18 @@ def _version_metrics(
                     errors[error_type] = errors.get(error_type, 0) + count
             elif name == names.COST_TOTAL:
                 cost += series.window_total(seconds, end)
+            elif name == names.EVALUATIONS_TOTAL:
+                tags = series.tags
+                cell = (tags.get(names.EXPECTED, ""), tags.get(names.ACTUAL, ""))
+                confusion[cell] = confusion.get(cell, 0.0) + series.window_total(seconds, end)
         elif isinstance(series, GaugeSeries):
             if name == names.ACTIVE_CONNECTIONS:
                 connections = series.value
             elif name == names.MEMORY_USAGE:
                 memory = series.value
+            elif name == names.F1 and series.tags.get(names.AVERAGE) == "binary":
+                # The collector's binary gauge names its positive class.
+                positive_class = series.tags.get(names.CLASS)
         elif isinstance(series, DistributionSeries):
             if name == names.LATENCY:
                 latency = series.window_summary(seconds, end)
@@ -134,6 +234,8 @@ def _version_metrics(
     count = round(requests)
     p50, p95, p99 = latency.quantiles(0.5, 0.95, 0.99) if latency else (math.nan,) * 3
     t50, t95 = ttft.quantiles(0.5, 0.95) if ttft else (math.nan, math.nan)
+    quality = classification_scores(confusion)
+    binary = None if positive_class is None else quality.binary(positive_class)
     return VersionMetrics(
         model_name=model_name,
         version=version,
@@ -153,6 +255,14 @@ def _version_metrics(
         ttft_p95_ms=t95,
         output_tokens_per_second=output_tokens / span if output_tokens else 0.0,
         cost_usd=cost,
+        evaluation_count=quality.evaluations,
+        positive_class=positive_class,
+        precision=math.nan if binary is None else binary.precision,
+        recall=math.nan if binary is None else binary.recall,
+        f1=math.nan if binary is None else binary.f1,
+        macro_precision=quality.macro_precision,
+        macro_recall=quality.macro_recall,
+        macro_f1=quality.macro_f1,
     )
 
 

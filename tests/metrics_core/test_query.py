@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from collectors.inference import InferenceCollector
+from collectors.quality import QualityCollector
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
 from metrics_core.events import (
@@ -17,9 +18,16 @@ from metrics_core.events import (
     InferenceCompleted,
     InferenceFailed,
     MemoryUsageReported,
+    PredictionEvaluated,
 )
 from metrics_core.facade import Metrics
-from metrics_core.query import all_version_metrics, version_metrics
+from metrics_core.query import (
+    ClassificationScores,
+    ClassScores,
+    all_version_metrics,
+    classification_scores,
+    version_metrics,
+)
 from metrics_core.registry import AggregatingRegistry
 
 T0 = 1_700_000_000.0  # a multiple of 10 and 60: slot bounds are easy to reason about
@@ -157,6 +165,10 @@ def test_unknown_version_gives_zeros_and_nan_quantiles(query_env: QueryEnv) -> N
     assert math.isnan(result.p99_latency_ms)
     assert math.isnan(result.ttft_p50_ms)
     assert result.cost_usd == 0.0
+    assert result.evaluation_count == 0
+    assert result.positive_class is None
+    assert math.isnan(result.precision) and math.isnan(result.f1)
+    assert (result.macro_precision, result.macro_recall, result.macro_f1) == (0.0, 0.0, 0.0)
 
 
 def test_llm_fields_ttft_tokens_per_second_and_cost(query_env: QueryEnv) -> None:
@@ -203,3 +215,72 @@ def test_all_version_metrics_are_keyed_and_sorted(query_env: QueryEnv) -> None:
 def test_invalid_window_raises_naming_window(query_env: QueryEnv, window: object) -> None:
     with pytest.raises(ValueError, match="'window'"):
         version_metrics(query_env.registry.snapshot(), "bert", "v1", window)  # type: ignore[arg-type]
+
+
+# -- precision, recall and F1 ---------------------------------------------------------------
+
+
+def test_classification_scores_of_a_known_confusion_matrix() -> None:
+    # expected (truth), actual (prediction): TP 6, FP 2, FN 3, TN 9 for "spam".
+    scores = classification_scores(
+        {("spam", "spam"): 6, ("ham", "spam"): 2, ("spam", "ham"): 3, ("ham", "ham"): 9}
+    )
+
+    spam = ClassScores(precision=6 / 8, recall=6 / 9, f1=12 / 17, support=9)
+    ham = ClassScores(precision=9 / 12, recall=9 / 11, f1=18 / 23, support=11)
+    assert scores == ClassificationScores(
+        evaluations=20,
+        by_class={"ham": ham, "spam": spam},
+        macro_precision=0.75,
+        macro_recall=(6 / 9 + 9 / 11) / 2,
+        macro_f1=(12 / 17 + 18 / 23) / 2,
+    )
+    assert scores.binary("spam") == spam
+    assert scores.binary("unseen") == ClassScores(precision=0.0, recall=0.0, f1=0.0, support=0)
+
+
+def test_classification_scores_of_nothing_are_zero() -> None:
+    scores = classification_scores({("a", "b"): 0})
+
+    assert (scores.evaluations, scores.by_class) == (0, {})
+    assert (scores.macro_precision, scores.macro_recall, scores.macro_f1) == (0.0, 0.0, 0.0)
+
+
+def test_all_wrong_gives_zero_not_an_error() -> None:
+    scores = classification_scores({("a", "b"): 3, ("b", "a"): 2})
+
+    assert scores.by_class["a"] == ClassScores(precision=0.0, recall=0.0, f1=0.0, support=3)
+    assert scores.macro_f1 == 0.0
+
+
+def test_quality_fields_cover_the_query_window(query_env: QueryEnv) -> None:
+    query_env.metrics.collect(QualityCollector(positive_class="fraud"))
+
+    def evaluate(expected: str, actual: str, n: int) -> None:
+        for _ in range(n):
+            query_env.bus.emit(
+                PredictionEvaluated(
+                    model_name="bert", version="v1", expected=expected, actual=actual
+                )
+            )
+
+    evaluate("fraud", "ok", 4)  # at T0: four misses
+    query_env.at(100)
+    evaluate("fraud", "fraud", 3)
+    evaluate("ok", "fraud", 1)
+    evaluate("ok", "ok", 2)
+    query_env.at(110)
+    snapshot = query_env.registry.snapshot()
+
+    recent = version_metrics(snapshot, "bert", "v1", 60)
+    hour = version_metrics(snapshot, "bert", "v1", 3600)
+
+    assert recent.evaluation_count == 6
+    assert recent.positive_class == "fraud"
+    assert (recent.precision, recent.recall, recent.f1) == (3 / 4, 1.0, 6 / 7)
+    assert recent.macro_recall == (1.0 + 2 / 3) / 2
+    assert hour.evaluation_count == 10
+    assert (hour.precision, hour.recall, hour.f1) == (3 / 4, 3 / 7, 6 / 11)
+    assert hour.macro_precision == (3 / 4 + 2 / 6) / 2
+    # The facade's query reads the same series.
+    assert query_env.metrics.get_metrics("bert", "v1", window=60).f1 == 6 / 7

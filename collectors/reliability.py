@@ -1,0 +1,95 @@
+"""``ReliabilityCollector``: retries and circuit-breaker state, per model version."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import ClassVar
+
+from collectors.base import BaseCollector
+from metrics_core import names
+from metrics_core.bus import EventBus
+from metrics_core.events import CircuitBreakerChanged, Event, RetryAttempted
+from metrics_core.registry import Registry
+from metrics_core.registry.protocol import BoundInstrument
+from metrics_core.tags import Tags
+from metrics_core.values import MetricKind
+
+
+class ReliabilityCollector(BaseCollector):
+    """Records what retry and circuit-breaker events say, per ``model_name`` and ``version``.
+
+    - ``RetryAttempted`` -> ``model_inference_retries_total{error_type}`` and
+      ``model_inference_retry_delay`` (timer, ms: the back-off before each retry,
+      0 for an immediate one).
+    - ``CircuitBreakerChanged`` -> ``model_circuit_breaker_state{breaker}`` (gauge:
+      0 closed, 1 half-open, 2 open) and
+      ``model_circuit_breaker_transitions_total{breaker,from,to}``.
+    """
+
+    subscriptions: ClassVar[Mapping[type[Event], str]] = {
+        RetryAttempted: "on_retry",
+        CircuitBreakerChanged: "on_circuit_breaker",
+    }
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._instruments: dict[tuple[object, ...], BoundInstrument] = {}
+
+    def bind(self, registry: Registry, bus: EventBus) -> None:
+        """Keep the registry; instruments bound to an earlier one are dropped."""
+        super().bind(registry, bus)
+        with self._lock:
+            self._instruments = {}
+
+    def _instrument(
+        self, key: tuple[object, ...], kind: MetricKind, name: str, tags: Mapping[str, str]
+    ) -> BoundInstrument:
+        found = self._instruments.get(key)
+        if found is None:
+            with self._lock:
+                found = self._instruments.get(key)
+                if found is None:
+                    found = self._instruments[key] = self.registry.instrument(
+                        kind, name, Tags(tags)
+                    )
+        return found
+
+    def on_retry(self, event: RetryAttempted) -> None:
+        """Count the retry by error type and time its back-off."""
+        model_name, version, error_type = event.model_name, event.version, event.error_type
+        mv = {names.MODEL_NAME: model_name, names.VERSION: version}
+        self._instrument(
+            (names.RETRIES_TOTAL, model_name, version, error_type),
+            MetricKind.COUNTER,
+            names.RETRIES_TOTAL,
+            {**mv, names.ERROR_TYPE: error_type},
+        ).record(1.0)
+        self._instrument(
+            (names.RETRY_DELAY, model_name, version), MetricKind.TIMER, names.RETRY_DELAY, mv
+        ).record(event.delay_ms)
+
+    def on_circuit_breaker(self, event: CircuitBreakerChanged) -> None:
+        """Set the breaker's state gauge and count the transition."""
+        model_name, version, breaker = event.model_name, event.version, event.breaker
+        tags = {names.MODEL_NAME: model_name, names.VERSION: version, names.BREAKER: breaker}
+        previous, state = event.previous.value, event.state.value
+        self._instrument(
+            (names.CIRCUIT_BREAKER_STATE, model_name, version, breaker),
+            MetricKind.GAUGE,
+            names.CIRCUIT_BREAKER_STATE,
+            tags,
+        ).record(event.state.gauge_value)
+        self._instrument(
+            (
+                names.CIRCUIT_BREAKER_TRANSITIONS_TOTAL,
+                model_name,
+                version,
+                breaker,
+                previous,
+                state,
+            ),
+            MetricKind.COUNTER,
+            names.CIRCUIT_BREAKER_TRANSITIONS_TOTAL,
+            {**tags, names.FROM_STATE: previous, names.TO_STATE: state},
+        ).record(1.0)
