@@ -1,0 +1,177 @@
+"""``DogStatsDExporter``: what changed since the previous export, as DogStatsD lines with tags.
+
+The lines are those of ``StatsDExporter`` (counter deltas, gauges, and a
+distribution's ``count``, ``avg``, ``p50``, ``p95``, ``p99`` and ``max``), with the
+tags in DogStatsD form: ``name:1|c|#model_name:bert,version:v1``, and negative
+gauges sent as they are (the Datadog agent reads ``-5|g`` as -5). They go
+through the ``datadog`` package's ``DogStatsd`` client, which brings Datadog's
+tag normalization, constant tags (with ``DD_ENV``, ``DD_SERVICE``, ``DD_VERSION``
+and ``DATADOG_TAGS`` from the environment), origin detection, and the buffer
+that batches lines into packets of at most ``max_packet_size`` bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from exporters._statsd_lines import (
+    COUNTER,
+    DEFAULT_FIRST_WINDOW,
+    DEFAULT_HOST,
+    DEFAULT_MAX_PACKET_SIZE,
+    DEFAULT_PORT,
+    SEND_TIMEOUT,
+    DeltaTracker,
+    RecordingSocket,
+    SendReport,
+    StatsDLine,
+    check_packet_size,
+    check_port,
+    connect_udp,
+    send_error,
+)
+from metrics_core.snapshot import Snapshot, window_seconds
+
+if TYPE_CHECKING:
+    from datadog.dogstatsd.base import DogStatsd
+
+
+class DogStatsDExporter:
+    """Send what changed since the previous export as DogStatsD lines, tags included.
+
+    :param host: the DogStatsD server or Datadog agent (resolved at the first export
+        and again after any send error; ``DD_AGENT_HOST`` is not read: pass it).
+    :param port: its UDP port.
+    :param prefix: prepended to every metric name with a dot.
+    :param constant_tags: tags added to every line, as a mapping or as
+        ``"key:value"`` strings.
+    :param max_packet_size: the most bytes per UDP packet (64 to 65507), the
+        client's ``max_buffer_len``.
+    :param first_window: the quantile window of the first export, a ``timedelta``
+        or seconds; later exports use the time since the previous one.
+    :param origin_detection: let the client add its container ID (``|c:...``) to
+        each line, for the agent's container tags.
+    :param client_telemetry: let the client send its own
+        ``datadog.dogstatsd.client.*`` metrics every 10 s or more.
+
+    The client logs and drops a packet it cannot send; it sends through a socket
+    the exporter owns, so ``export`` still raises ``StatsDSendError`` once every
+    line was tried. The ``Metrics`` facade logs and counts that error in
+    ``metrics_export_errors_total`` and never lets it reach the app.
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        prefix: str = "",
+        constant_tags: Mapping[str, str] | Iterable[str] = (),
+        max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        first_window: float | timedelta = DEFAULT_FIRST_WINDOW,
+        origin_detection: bool = True,
+        client_telemetry: bool = False,
+    ) -> None:
+        try:
+            # Imported here so that StatsDExporter, in the same extra, works without it.
+            from datadog.dogstatsd.base import DogStatsd  # noqa: PLC0415
+        except ModuleNotFoundError as error:
+            hint = "pip install 'inference-metrics[statsd]'"
+            raise ImportError(f"DogStatsDExporter needs the 'statsd' extra: {hint}") from error
+        self._host = host
+        self._port = check_port(port)
+        self._max_packet_size = check_packet_size(max_packet_size)
+        self._deltas = DeltaTracker(prefix, window_seconds(first_window))
+        self._client: DogStatsd = DogStatsd(
+            host=host,
+            port=self._port,
+            constant_tags=_tag_list(constant_tags),
+            max_buffer_len=self._max_packet_size,
+            disable_telemetry=not client_telemetry,
+            origin_detection_enabled=origin_detection,
+        )
+        self._lock = threading.Lock()
+        self._socket: RecordingSocket | None = None
+        self._last_send: SendReport | None = None
+
+    @property
+    def last_send(self) -> SendReport | None:
+        """What the latest export sent; ``None`` before the first."""
+        return self._last_send
+
+    def export(self, snapshot: Snapshot) -> None:
+        """Send the changes since the previous export; raise ``StatsDSendError`` on errors."""
+        with self._lock:
+            lines = self._deltas.lines(snapshot)
+            if not lines:
+                self._last_send = SendReport(0, 0, 0, 0)
+                return
+            errors: list[OSError] = []
+            sock = self._attach(errors)
+            if sock is not None:
+                with self._client:  # buffers lines and sends them in packets
+                    for line in lines:
+                        self._send(line)
+                if sock.fileno() != -1:  # the client closes a socket that failed
+                    sock.check_pending_error()
+                errors.extend(sock.errors)
+            report = SendReport(
+                len(lines),
+                0 if sock is None else sock.packets,
+                0 if sock is None else sock.bytes,
+                len(errors),
+            )
+            self._last_send = report
+            if errors:
+                self._detach()  # reconnect, and so resolve again, next time
+                raise send_error(report, errors, f"{self._host}:{self._port}")
+
+    def close(self) -> None:
+        """Close the socket; a later export opens a new one."""
+        with self._lock:
+            self._detach()
+
+    def _send(self, line: StatsDLine) -> None:
+        tags = [f"{key}:{value}" for key, value in line.tags]
+        if line.type == COUNTER:
+            self._client.count(line.key, line.value, tags=tags)
+        else:
+            # As is, even when negative: the Datadog agent reads "-5|g" as -5, not as a change.
+            self._client.gauge(line.key, line.value, tags=tags)
+
+    def _attach(self, errors: list[OSError]) -> RecordingSocket | None:
+        # The client drops its socket after a send error and would open one of its own.
+        if self._socket is None or self._client.socket is not self._socket:
+            self._detach()
+            try:
+                self._socket = connect_udp(self._host, self._port, SEND_TIMEOUT)
+            except OSError as error:  # cannot resolve or connect: nothing goes out
+                errors.append(error)
+                return None
+            self._client.socket = self._socket  # also sizes its buffer to max_buffer_len
+        self._socket.packets = self._socket.bytes = 0
+        self._socket.errors.clear()
+        return self._socket
+
+    def _detach(self) -> None:
+        self._client.close_socket()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __repr__(self) -> str:
+        return (
+            f"DogStatsDExporter(host={self._host!r}, port={self._port!r}, "
+            f"max_packet_size={self._max_packet_size!r})"
+        )
+
+
+def _tag_list(tags: Mapping[str, str] | Iterable[str]) -> list[str]:
+    if isinstance(tags, str):
+        raise ValueError(f"'constant_tags' must be a mapping or strings, not one string: {tags!r}")
+    if isinstance(tags, Mapping):
+        return [f"{key}:{value}" for key, value in tags.items()]
+    return list(tags)
