@@ -40,6 +40,7 @@ typecheck: $(STAMP_DEV)
 
 bench: $(STAMP_DEV)
 	$(PY) benchmarks/hot_path.py $(BENCH_ARGS)
+	$(PY) benchmarks/backends.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -8,6 +8,8 @@ docs/metrics.md has the full table.
 
 from __future__ import annotations
 
+from metrics_core.values import MetricKind
+
 MODEL_NAME = "model_name"
 """Tag key of the model name."""
 VERSION = "version"
@@ -231,3 +233,48 @@ UNITS: dict[str, str] = {
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "{transition}",
 }
 """The UCUM unit of each metric as recorded (timers in ``ms``; exporters send seconds)."""
+
+KINDS: dict[str, MetricKind] = {
+    REQUESTS_TOTAL: MetricKind.COUNTER,
+    ERRORS_TOTAL: MetricKind.COUNTER,
+    LATENCY: MetricKind.TIMER,
+    IN_FLIGHT: MetricKind.GAUGE,
+    ACTIVE_CONNECTIONS: MetricKind.GAUGE,
+    MEMORY_USAGE: MetricKind.GAUGE,
+    TIME_TO_FIRST_TOKEN: MetricKind.TIMER,
+    TOKEN_USAGE: MetricKind.HISTOGRAM,
+    TIME_PER_OUTPUT_TOKEN: MetricKind.TIMER,
+    COST_TOTAL: MetricKind.COUNTER,
+    BATCH_SIZE: MetricKind.HISTOGRAM,
+    EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
+    LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
+    OVERFLOW_TOTAL: MetricKind.COUNTER,
+    SYSTEM_CPU: MetricKind.GAUGE,
+    PROCESS_CPU: MetricKind.GAUGE,
+    PROCESS_RSS: MetricKind.GAUGE,
+    SYSTEM_MEMORY_USED: MetricKind.GAUGE,
+    SYSTEM_MEMORY_AVAILABLE: MetricKind.GAUGE,
+    SYSTEM_DISK_IO: MetricKind.COUNTER,
+    SYSTEM_NETWORK_IO: MetricKind.COUNTER,
+    PROCESS_OPEN_FDS: MetricKind.GAUGE,
+    PROCESS_THREADS: MetricKind.GAUGE,
+    GPU_UTILIZATION: MetricKind.GAUGE,
+    GPU_MEMORY_USED: MetricKind.GAUGE,
+    GPU_MEMORY_TOTAL: MetricKind.GAUGE,
+    GPU_TEMPERATURE: MetricKind.GAUGE,
+    GPU_POWER: MetricKind.GAUGE,
+    GPU_PROCESS_MEMORY: MetricKind.GAUGE,
+    DRIFT_SCORE: MetricKind.GAUGE,
+    DRIFT_ALERTS_TOTAL: MetricKind.COUNTER,
+    PREDICTION_CONFIDENCE: MetricKind.HISTOGRAM,
+    PREDICTIONS_TOTAL: MetricKind.COUNTER,
+    EVALUATIONS_TOTAL: MetricKind.COUNTER,
+    PRECISION: MetricKind.GAUGE,
+    RECALL: MetricKind.GAUGE,
+    F1: MetricKind.GAUGE,
+    RETRIES_TOTAL: MetricKind.COUNTER,
+    RETRY_DELAY: MetricKind.TIMER,
+    CIRCUIT_BREAKER_STATE: MetricKind.GAUGE,
+    CIRCUIT_BREAKER_TRANSITIONS_TOTAL: MetricKind.COUNTER,
+}
+"""The kind of each metric the library records; exporters' mapping tables follow from it."""

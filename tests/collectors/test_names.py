@@ -31,6 +31,7 @@ from metrics_core.events import (
 )
 from metrics_core.facade import Metrics
 from metrics_core.registry import AggregatingRegistry
+from metrics_core.values import MetricKind
 
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -42,7 +43,7 @@ class NoNvml:
         raise RuntimeError("no driver")
 
 
-def recorded_names() -> set[str]:
+def recorded_names() -> dict[str, MetricKind]:
     bus = EventBus()
     registry = AggregatingRegistry(clock=ManualClock(1_700_000_000.0))
     metrics = Metrics(bus=bus, registry=registry)
@@ -102,7 +103,7 @@ def recorded_names() -> set[str]:
     ):
         bus.emit(event)
     metrics.close()
-    return {series.name for series in registry.snapshot()}
+    return {series.name: series.kind for series in registry.snapshot()}
 
 
 def test_every_recorded_metric_has_a_description_a_unit_and_a_row_in_the_docs() -> None:
@@ -111,9 +112,14 @@ def test_every_recorded_metric_has_a_description_a_unit_and_a_row_in_the_docs() 
 
     # Everything described, but the facade's and the registry's own metrics.
     self_metrics = {names.EXPORT_ERRORS_TOTAL, names.LISTENER_ERRORS_TOTAL, names.OVERFLOW_TOTAL}
-    assert recorded == names.DESCRIPTIONS.keys() - self_metrics
+    assert recorded.keys() == names.DESCRIPTIONS.keys() - self_metrics
     assert {name for name in recorded if f"`{name}`" not in table} == set()
 
 
-def test_descriptions_and_units_cover_the_same_names() -> None:
-    assert names.DESCRIPTIONS.keys() == names.UNITS.keys()
+def test_descriptions_units_and_kinds_cover_the_same_names() -> None:
+    assert names.DESCRIPTIONS.keys() == names.UNITS.keys() == names.KINDS.keys()
+
+
+def test_kinds_are_what_the_collectors_record() -> None:
+    recorded = recorded_names()
+    assert recorded == {name: names.KINDS[name] for name in recorded}
