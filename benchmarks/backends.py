@@ -60,8 +60,8 @@ from benchmarks.hot_path import (
     _timed,
     _wired,
     _work,
-    environment,
-    format_table,
+    report,
+    run_section,
 )
 from exporters._statsd_lines import COUNTER, DEFAULT_FIRST_WINDOW, DeltaTracker
 from exporters.null import NullExporter
@@ -510,14 +510,7 @@ def statsd(sizes: Sizes, metrics: Metrics) -> list[Row]:
     ]  # fmt: skip
 
 
-# -- output ---------------------------------------------------------------------------
-
-
-def _section(name: str, run: Callable[[], list[Row]]) -> list[Row]:
-    started = time.perf_counter()
-    rows = run()
-    print(f"  {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return rows
+# -- main -----------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -526,28 +519,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    started = time.perf_counter()
-    for line in environment():
-        print(line)
-    print(
-        f"mode: {'quick' if args.quick else 'full'}; {sizes.repeats} interleaved repeats, "
-        "median; gc disabled in timed loops"
+
+    def run() -> list[Row]:
+        with _quiet_logs():
+            rows = run_section("recording", lambda: recording(sizes))
+            metrics, records = _populated(sizes)
+            rows += run_section("prometheus", lambda: scrape(sizes, metrics, records))
+            rows += run_section("otlp", lambda: otlp(sizes, metrics, records))
+            rows += run_section("statsd", lambda: statsd(sizes, metrics))
+        return rows
+
+    return report(
+        f"{'quick' if args.quick else 'full'}; {sizes.repeats} interleaved repeats, "
+        "median; gc disabled in timed loops",
+        run,
     )
-    with _quiet_logs():
-        rows = _section("recording", lambda: recording(sizes))
-        metrics, records = _populated(sizes)
-        rows += _section("prometheus", lambda: scrape(sizes, metrics, records))
-        rows += _section("otlp", lambda: otlp(sizes, metrics, records))
-        rows += _section("statsd", lambda: statsd(sizes, metrics))
-    missed = sum(row.passed is False for row in rows)
-    print()
-    print(format_table(rows))
-    print()
-    print(
-        f"targets met: {sum(row.passed is True for row in rows)}, missed: {missed}; "
-        f"total run time {time.perf_counter() - started:.1f} s"
-    )
-    return 1 if missed else 0
 
 
 if __name__ == "__main__":

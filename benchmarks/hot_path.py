@@ -748,6 +748,35 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(text)
 
 
+def run_section(name: str, run: Callable[[], list[Row]]) -> list[Row]:
+    """The rows of ``run``; how long it took goes to stderr."""
+    started = time.perf_counter()
+    rows = run()
+    print(f"  {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return rows
+
+
+def report(mode: str, run: Callable[[], list[Row]]) -> int:
+    """Print the environment and ``mode``, then ``run``'s rows as one table and the targets met.
+
+    Returns 1 if a target is missed, else 0: the exit status of a benchmark script.
+    """
+    started = time.perf_counter()
+    for line in environment():
+        print(line)
+    print(f"mode: {mode}")
+    rows = run()
+    missed = sum(row.passed is False for row in rows)
+    print()
+    print(format_table(rows))
+    print()
+    print(
+        f"targets met: {sum(row.passed is True for row in rows)}, missed: {missed}; "
+        f"total run time {time.perf_counter() - started:.1f} s"
+    )
+    return 1 if missed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks and print one table; 1 if a target is missed, else 0."""
     parser = argparse.ArgumentParser(prog="hot_path", description="Hot-path benchmarks.")
@@ -755,13 +784,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--breakdown", action="store_true", help="time each piece too")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    started = time.perf_counter()
-    for line in environment():
-        print(line)
-    print(
-        f"mode: {'quick' if args.quick else 'full'}; {sizes.batch:,} events per batch, "
-        f"{sizes.repeats} interleaved repeats, median; gc disabled in timed loops"
-    )
     sections: list[tuple[str, Callable[[], list[Row]]]] = [
         ("hot path", lambda: hot_path(sizes)),
         ("query", lambda: query(sizes)),
@@ -778,20 +800,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if args.breakdown:
         sections.append(("breakdown", lambda: breakdown(sizes)))
-    rows: list[Row] = []
-    for name, section in sections:
-        section_started = time.perf_counter()
-        rows += section()
-        print(f"  {name}: {time.perf_counter() - section_started:.1f} s", file=sys.stderr)
-    missed = sum(row.passed is False for row in rows)
-    print()
-    print(format_table(rows))
-    print()
-    print(
-        f"targets met: {sum(row.passed is True for row in rows)}, missed: {missed}; "
-        f"total run time {time.perf_counter() - started:.1f} s"
+    return report(
+        f"{'quick' if args.quick else 'full'}; {sizes.batch:,} events per batch, "
+        f"{sizes.repeats} interleaved repeats, median; gc disabled in timed loops",
+        lambda: [row for name, section in sections for row in run_section(name, section)],
     )
-    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 since the previous export); the exporters only differ in how a line's tags are
 written and how packets leave: plain StatsD packs them itself
 (``pack_packets``), DogStatsD through the ``datadog`` client's buffer. Both send
-through a ``RecordingSocket``, so that send errors are seen even when the
-``datadog`` client logs and swallows them.
+through the ``RecordingSocket`` of a ``UDPSender``, so that send errors are seen
+even when the ``datadog`` client logs and swallows them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import contextlib
 import math
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -290,7 +290,10 @@ class RecordingSocket(socket.socket):
 
         A connected UDP socket learns from ICMP that nothing listens (``ECONNREFUSED``)
         after a send returned; reading ``SO_ERROR`` reports it in this export, not the next.
+        A closed socket (the ``datadog`` client closes one that failed) has none to read.
         """
+        if self.fileno() == -1:
+            return
         code = self.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self.errors.append(OSError(code, os.strerror(code)))
@@ -316,3 +319,64 @@ def connect_udp(host: str, port: int, timeout: float) -> RecordingSocket:
         else:
             return sock
     raise error
+
+
+class UDPSender:
+    """The socket an exporter sends through, and ``last_send``, the report of its latest export.
+
+    The socket opens at the first ``send`` and closes after any error, so that the
+    next export resolves ``host`` again.
+    """
+
+    __slots__ = ("_socket", "host", "last_send", "port")
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = check_port(port)
+        self.last_send: SendReport | None = None
+        self._socket: RecordingSocket | None = None
+
+    @property
+    def socket(self) -> RecordingSocket | None:
+        """The open socket; ``None`` before the first ``send`` and after errors or ``close``."""
+        return self._socket
+
+    def send(self, line_count: int, write: Callable[[RecordingSocket], object]) -> None:
+        """Let ``write`` send ``line_count`` lines through the socket and report what went out.
+
+        Raises ``StatsDSendError`` once ``write`` is done if anything failed, or at
+        once if the socket could not be opened (then nothing goes out).
+        """
+        errors: list[OSError] = []
+        sock = self._open(errors)
+        if sock is not None:
+            write(sock)
+            sock.check_pending_error()
+            errors.extend(sock.errors)
+        report = SendReport(
+            line_count,
+            0 if sock is None else sock.packets,
+            0 if sock is None else sock.bytes,
+            len(errors),
+        )
+        self.last_send = report
+        if errors:
+            self.close()  # reconnect, and so resolve again, next time
+            raise send_error(report, errors, f"{self.host}:{self.port}")
+
+    def close(self) -> None:
+        """Close the socket; the next ``send`` opens a new one."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _open(self, errors: list[OSError]) -> RecordingSocket | None:
+        if self._socket is None:
+            try:
+                self._socket = connect_udp(self.host, self.port, SEND_TIMEOUT)
+            except OSError as error:  # cannot resolve or connect: nothing goes out
+                errors.append(error)
+                return None
+        self._socket.packets = self._socket.bytes = 0
+        self._socket.errors.clear()
+        return self._socket

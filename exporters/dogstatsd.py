@@ -23,15 +23,13 @@ from exporters._statsd_lines import (
     DEFAULT_HOST,
     DEFAULT_MAX_PACKET_SIZE,
     DEFAULT_PORT,
-    SEND_TIMEOUT,
     DeltaTracker,
     RecordingSocket,
     SendReport,
     StatsDLine,
+    StatsDSendError,
+    UDPSender,
     check_packet_size,
-    check_port,
-    connect_udp,
-    send_error,
 )
 from metrics_core.snapshot import Snapshot, window_seconds
 
@@ -81,58 +79,51 @@ class DogStatsDExporter:
         except ModuleNotFoundError as error:
             hint = "pip install 'inference-metrics[statsd]'"
             raise ImportError(f"DogStatsDExporter needs the 'statsd' extra: {hint}") from error
-        self._host = host
-        self._port = check_port(port)
+        self._sender = UDPSender(host, port)
         self._max_packet_size = check_packet_size(max_packet_size)
         self._deltas = DeltaTracker(prefix, window_seconds(first_window))
         self._client: DogStatsd = DogStatsd(
             host=host,
-            port=self._port,
+            port=self._sender.port,
             constant_tags=_tag_list(constant_tags),
             max_buffer_len=self._max_packet_size,
             disable_telemetry=not client_telemetry,
             origin_detection_enabled=origin_detection,
         )
         self._lock = threading.Lock()
-        self._socket: RecordingSocket | None = None
-        self._last_send: SendReport | None = None
 
     @property
     def last_send(self) -> SendReport | None:
         """What the latest export sent; ``None`` before the first."""
-        return self._last_send
+        return self._sender.last_send
 
     def export(self, snapshot: Snapshot) -> None:
         """Send the changes since the previous export; raise ``StatsDSendError`` on errors."""
         with self._lock:
             lines = self._deltas.lines(snapshot)
             if not lines:
-                self._last_send = SendReport(0, 0, 0, 0)
+                self._sender.last_send = SendReport(0, 0, 0, 0)
                 return
-            errors: list[OSError] = []
-            sock = self._attach(errors)
-            if sock is not None:
-                with self._client:  # buffers lines and sends them in packets
-                    for line in lines:
-                        self._send(line)
-                if sock.fileno() != -1:  # the client closes a socket that failed
-                    sock.check_pending_error()
-                errors.extend(sock.errors)
-            report = SendReport(
-                len(lines),
-                0 if sock is None else sock.packets,
-                0 if sock is None else sock.bytes,
-                len(errors),
-            )
-            self._last_send = report
-            if errors:
-                self._detach()  # reconnect, and so resolve again, next time
-                raise send_error(report, errors, f"{self._host}:{self._port}")
+            # The client drops its socket after a send error and would open one of its own.
+            if self._client.socket is not self._sender.socket:
+                self._detach()
+            try:
+                self._sender.send(len(lines), lambda sock: self._send_lines(lines, sock))
+            except StatsDSendError:
+                self._client.close_socket()  # the sender closed the socket the client holds
+                raise
 
     def close(self) -> None:
         """Close the socket; a later export opens a new one."""
         with self._lock:
             self._detach()
+
+    def _send_lines(self, lines: list[StatsDLine], sock: RecordingSocket) -> None:
+        if self._client.socket is not sock:
+            self._client.socket = sock  # also sizes its buffer to max_buffer_len
+        with self._client:  # buffers lines and sends them in packets
+            for line in lines:
+                self._send(line)
 
     def _send(self, line: StatsDLine) -> None:
         tags = [f"{key}:{value}" for key, value in line.tags]
@@ -142,29 +133,13 @@ class DogStatsDExporter:
             # As is, even when negative: the Datadog agent reads "-5|g" as -5, not as a change.
             self._client.gauge(line.key, line.value, tags=tags)
 
-    def _attach(self, errors: list[OSError]) -> RecordingSocket | None:
-        # The client drops its socket after a send error and would open one of its own.
-        if self._socket is None or self._client.socket is not self._socket:
-            self._detach()
-            try:
-                self._socket = connect_udp(self._host, self._port, SEND_TIMEOUT)
-            except OSError as error:  # cannot resolve or connect: nothing goes out
-                errors.append(error)
-                return None
-            self._client.socket = self._socket  # also sizes its buffer to max_buffer_len
-        self._socket.packets = self._socket.bytes = 0
-        self._socket.errors.clear()
-        return self._socket
-
     def _detach(self) -> None:
         self._client.close_socket()
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._sender.close()
 
     def __repr__(self) -> str:
         return (
-            f"DogStatsDExporter(host={self._host!r}, port={self._port!r}, "
+            f"DogStatsDExporter(host={self._sender.host!r}, port={self._sender.port!r}, "
             f"max_packet_size={self._max_packet_size!r})"
         )
 

@@ -34,17 +34,13 @@ from exporters._statsd_lines import (
     DEFAULT_MAX_PACKET_SIZE,
     DEFAULT_PORT,
     GAUGE,
-    SEND_TIMEOUT,
     DeltaTracker,
-    RecordingSocket,
     SendReport,
     StatsDLine,
     StatsDSendError,
+    UDPSender,
     check_packet_size,
-    check_port,
-    connect_udp,
     pack_packets,
-    send_error,
 )
 from exporters.dogstatsd import DogStatsDExporter
 from metrics_core.snapshot import Snapshot, window_seconds
@@ -103,19 +99,16 @@ class StatsDExporter:
     ) -> None:
         if tags not in TAG_STYLES:
             raise ValueError(f"'tags' must be one of {', '.join(TAG_STYLES)}: {tags!r}")
-        self._host = host
-        self._port = check_port(port)
+        self._sender = UDPSender(host, port)
         self._tags: TagStyle = tags
         self._max_packet_size = check_packet_size(max_packet_size)
         self._deltas = DeltaTracker(prefix, window_seconds(first_window))
         self._lock = threading.Lock()
-        self._socket: RecordingSocket | None = None
-        self._last_send: SendReport | None = None
 
     @property
     def last_send(self) -> SendReport | None:
         """What the latest export sent; ``None`` before the first."""
-        return self._last_send
+        return self._sender.last_send
 
     def render(self, line: StatsDLine) -> str:
         """The StatsD text of ``line``: one line, or two for a negative gauge."""
@@ -134,50 +127,19 @@ class StatsDExporter:
             lines = self._deltas.lines(snapshot)
             packets = pack_packets(map(self.render, lines), self._max_packet_size)
             if not packets:
-                self._last_send = SendReport(len(lines), 0, 0, 0)
+                self._sender.last_send = SendReport(len(lines), 0, 0, 0)
                 return
-            errors: list[OSError] = []
-            sock = self._connect(errors)
-            if sock is not None:
-                sock.send_packets(packets)
-                sock.check_pending_error()
-                errors.extend(sock.errors)
-            report = SendReport(
-                len(lines),
-                0 if sock is None else sock.packets,
-                0 if sock is None else sock.bytes,
-                len(errors),
-            )
-            self._last_send = report
-            if errors:
-                self._close_socket()  # reconnect, and so resolve again, next time
-                raise send_error(report, errors, f"{self._host}:{self._port}")
+            self._sender.send(len(lines), lambda sock: sock.send_packets(packets))
 
     def close(self) -> None:
         """Close the socket; a later export opens a new one."""
         with self._lock:
-            self._close_socket()
-
-    def _connect(self, errors: list[OSError]) -> RecordingSocket | None:
-        if self._socket is None:
-            try:
-                self._socket = connect_udp(self._host, self._port, SEND_TIMEOUT)
-            except OSError as error:  # cannot resolve or connect: nothing goes out
-                errors.append(error)
-                return None
-        self._socket.packets = self._socket.bytes = 0
-        self._socket.errors.clear()
-        return self._socket
-
-    def _close_socket(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+            self._sender.close()
 
     def __repr__(self) -> str:
         return (
-            f"StatsDExporter(host={self._host!r}, port={self._port!r}, tags={self._tags!r}, "
-            f"max_packet_size={self._max_packet_size!r})"
+            f"StatsDExporter(host={self._sender.host!r}, port={self._sender.port!r}, "
+            f"tags={self._tags!r}, max_packet_size={self._max_packet_size!r})"
         )
 
 
