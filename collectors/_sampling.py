@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 import structlog
 
@@ -33,29 +33,24 @@ def read(function: Callable[..., T], *args: object) -> T | None:
         return None
 
 
+def _is_number(value: object) -> TypeGuard[int | float]:
+    # A bool is an int to Python, but never a reading.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def count(value: object) -> int | None:
     """``value`` as an int if it is a finite number >= 0, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not 0 <= value < math.inf:
-        return None
-    return int(value)
+    return int(value) if _is_number(value) and 0 <= value < math.inf else None
 
 
 def amount(value: object) -> float | None:
     """``value`` as a float if it is a finite number >= 0, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not 0 <= value < math.inf:
-        return None
-    return float(value)
+    return float(value) if _is_number(value) and 0 <= value < math.inf else None
 
 
 def finite(value: object) -> float | None:
     """``value`` as a float if it is a finite number, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    return float(value) if _is_number(value) and math.isfinite(value) else None
 
 
 class SamplerThread:

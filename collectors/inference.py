@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import ClassVar
 
+from collectors._cache import cache_once
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -131,12 +132,12 @@ class InferenceCollector(BaseCollector):
         key = (model_name, version)
         found = self._versions.get(key)
         if found is None:
-            with self._lock:
-                found = self._versions.get(key)
-                if found is None:
-                    found = self._versions[key] = _VersionInstruments(
-                        self.registry, model_name, version
-                    )
+            found = cache_once(
+                self._versions,
+                key,
+                self._lock,
+                lambda: _VersionInstruments(self.registry, model_name, version),
+            )
         return found
 
     def on_started(self, event: InferenceStarted) -> None:

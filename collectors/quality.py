@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import structlog
 
+from collectors._cache import cache_once
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -163,11 +164,10 @@ class QualityCollector(BaseCollector):
         key = (model_name, version)
         found = self._versions.get(key)
         if found is None:
-            with self._lock:
-                found = self._versions.get(key)
-                if found is None:
-                    tags = Tags({names.MODEL_NAME: model_name, names.VERSION: version})
-                    found = self._versions[key] = _Version(self.registry, tags)
+            tags = Tags({names.MODEL_NAME: model_name, names.VERSION: version})
+            found = cache_once(
+                self._versions, key, self._lock, lambda: _Version(self.registry, tags)
+            )
         return found
 
     # -- drift, confidence, predictions -------------------------------------------------
@@ -200,11 +200,13 @@ class QualityCollector(BaseCollector):
         """The instrument ``name{model_name, version, key=value}``, bound once."""
         found = state.tagged.get((name, value))
         if found is None:
-            with self._lock:
-                found = state.tagged.get((name, value))
-                if found is None:
-                    tags = state.tags.with_tag(key, value)
-                    found = state.tagged[name, value] = self.registry.instrument(kind, name, tags)
+            tags = state.tags.with_tag(key, value)
+            found = cache_once(
+                state.tagged,
+                (name, value),
+                self._lock,
+                lambda: self.registry.instrument(kind, name, tags),
+            )
         return found
 
     # -- precision, recall, F1 ----------------------------------------------------------
@@ -215,13 +217,13 @@ class QualityCollector(BaseCollector):
         cell = (event.expected, event.actual)
         counter = state.evaluations.get(cell)
         if counter is None:
-            with self._lock:
-                counter = state.evaluations.get(cell)
-                if counter is None:
-                    tags = state.tags.merge({names.EXPECTED: cell[0], names.ACTUAL: cell[1]})
-                    counter = state.evaluations[cell] = self.registry.instrument(
-                        _COUNTER, names.EVALUATIONS_TOTAL, tags
-                    )
+            tags = state.tags.merge({names.EXPECTED: cell[0], names.ACTUAL: cell[1]})
+            counter = cache_once(
+                state.evaluations,
+                cell,
+                self._lock,
+                lambda: self.registry.instrument(_COUNTER, names.EVALUATIONS_TOTAL, tags),
+            )
         counter.record(1.0)
         now = self.registry.clock()
         with self._lock:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from typing import ClassVar
 
+from collectors._cache import cache_once
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -47,12 +48,12 @@ class ReliabilityCollector(BaseCollector):
     ) -> BoundInstrument:
         found = self._instruments.get(key)
         if found is None:
-            with self._lock:
-                found = self._instruments.get(key)
-                if found is None:
-                    found = self._instruments[key] = self.registry.instrument(
-                        kind, name, Tags(tags)
-                    )
+            found = cache_once(
+                self._instruments,
+                key,
+                self._lock,
+                lambda: self.registry.instrument(kind, name, Tags(tags)),
+            )
         return found
 
     def on_retry(self, event: RetryAttempted) -> None:

@@ -171,7 +171,7 @@ def requests_by_job(prometheus: Prometheus) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def cluster(
-    processes: Any, pushgateway: str, prometheus_binary: str, module_poll: Callable[..., Any]
+    processes: Any, pushgateway: str, prometheus_binary: str, wait_until: Callable[..., Any]
 ) -> Iterator[Cluster]:
     metrics = Metrics(bus=EventBus()).collect(InferenceCollector())
     exporter = PrometheusExporter()
@@ -183,7 +183,7 @@ def cluster(
     prometheus = start_prometheus(
         processes,
         prometheus_binary,
-        module_poll,
+        wait_until,
         {
             "inprocess": [f"127.0.0.1:{server.port}"],
             "workers": [f"127.0.0.1:{port}" for port in ports],
@@ -200,13 +200,13 @@ def cluster(
         counts = requests_by_job(prometheus)
         return all(counts.get(job) == n * batches for job, n in batch.items())
 
-    module_poll(lambda: scraped(1), timeout=30, what="the first batch in Prometheus")
+    wait_until(lambda: scraped(1), timeout=30, what="the first batch in Prometheus")
     record_batch(metrics)
     for process in workers:
         assert process.stdin is not None
         process.stdin.write(b"emit\n")
         process.stdin.flush()
-    module_poll(lambda: scraped(2), timeout=30, what="the second batch in Prometheus")
+    wait_until(lambda: scraped(2), timeout=30, what="the second batch in Prometheus")
     yield Cluster(prometheus, metrics, time.time())
     metrics.close()
     exporter.close()
@@ -262,7 +262,7 @@ def test_cross_instance_p95_agrees_with_one_process(cluster: Cluster) -> None:
 
 
 def test_a_pushgateway_push_reads_back_through_promql(
-    cluster: Cluster, pushgateway: str, module_poll: Callable[..., Any]
+    cluster: Cluster, pushgateway: str, wait_until: Callable[..., Any]
 ) -> None:
     metrics = Metrics(bus=EventBus()).collect(InferenceCollector())
     exporter = PrometheusExporter()
@@ -272,7 +272,7 @@ def test_a_pushgateway_push_reads_back_through_promql(
     exporter.push(pushgateway, job="batch_eval", grouping_key={"instance": "batch-1"})
     query = 'model_inference_requests_total{job="batch_eval"}'
 
-    result = module_poll(lambda: cluster.prometheus.query(query), what="the pushed counter")
+    result = wait_until(lambda: cluster.prometheus.query(query), what="the pushed counter")
     assert [(r["metric"], float(r["value"][1])) for r in result] == [
         (
             {
