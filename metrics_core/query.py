@@ -114,6 +114,9 @@ def classification_scores(confusion: Mapping[tuple[str, str], float]) -> Classif
     )
 
 
+_NO_EVALUATIONS = classification_scores({})
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class VersionMetrics:
     """What one model version did over one window.
@@ -234,7 +237,8 @@ def _version_metrics(
     count = round(requests)
     p50, p95, p99 = latency.quantiles(0.5, 0.95, 0.99) if latency else (math.nan,) * 3
     t50, t95 = ttft.quantiles(0.5, 0.95) if ttft else (math.nan, math.nan)
-    quality = classification_scores(confusion)
+    # Most versions have no evaluations: skip scoring an empty matrix per version.
+    quality = classification_scores(confusion) if confusion else _NO_EVALUATIONS
     binary = None if positive_class is None else quality.binary(positive_class)
     return VersionMetrics(
         model_name=model_name,
