@@ -132,8 +132,14 @@ def test_each_failure_is_counted_once_per_export(
     metrics.record_inference("bert", "v1", latency_ms=3.0, success=True)
 
     for _ in range(3):
-        outcomes = {outcome.exporter: outcome.status for outcome in metrics.export()}
+        results = metrics.export()
+        outcomes = {outcome.exporter: outcome.status for outcome in results}
         assert outcomes == {**dict.fromkeys(FAILING, "error"), "working": "ok"}
+        # Each failed for the broken backend, not for a bug of its own.
+        errors = {outcome.exporter: outcome.error or "" for outcome in results}
+        for name in ("PrometheusExporter", "StatsDExporter", "DogStatsDExporter"):
+            assert "Connection refused" in errors[name], errors[name]
+        assert "OTLPExportError" in errors["OTLPExporter"], errors["OTLPExporter"]
     assert _error_counts(metrics) == dict.fromkeys(FAILING, 3.0)
     metrics.close(deadline=2)
 
@@ -207,5 +213,4 @@ def test_shutdown_export_returns_within_deadline_plus_one_second(
         process.wait()
     assert took <= 2 + 1, f"shutdown took {took:.2f}s"
     # The final export ran and the hung OTLP endpoint was cut off at the deadline.
-    print(logged)
     assert "reason=timeout" in logged or "'reason': 'timeout'" in logged, logged
