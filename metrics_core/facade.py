@@ -123,7 +123,12 @@ class Metrics:
             return self._fanout.export(self.snapshot(), limit)
 
     def start_auto_export(self, interval: float) -> None:
-        """Export every ``interval`` seconds from a daemon thread (never overlapping itself)."""
+        """Export every ``interval`` seconds from a daemon thread (never overlapping itself).
+
+        A round waits for the exporters at most ``interval`` seconds: one still running
+        then counts as a ``timeout`` and is skipped as ``busy`` until it returns, so a
+        hung or slow exporter never holds the others back.
+        """
         if not interval > 0:
             raise ValueError(f"'interval' must be > 0 seconds: {interval!r}")
         self.stop_auto_export()
@@ -133,7 +138,7 @@ class Metrics:
             next_run = time.monotonic() + interval
             while not stop.wait(max(0.0, next_run - time.monotonic())):
                 try:
-                    self.export()
+                    self.export(deadline=interval)
                 except Exception:  # a broken snapshot must not end the loop
                     _log.exception("auto_export_failed")
                 next_run += interval

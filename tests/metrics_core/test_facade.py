@@ -808,6 +808,31 @@ def test_auto_export_slower_than_its_interval_never_overlaps(metrics_env: Metric
     assert not slow.overlapped
 
 
+def test_a_hung_exporter_does_not_slow_the_others_auto_export(metrics_env: MetricsEnv) -> None:
+    gate = metrics_env.gate()
+    hanging = HangingExporter(gate)
+    memory = InMemoryExporter()
+    # The hung exporter's own timeout (10 s) is far longer than the interval: a round
+    # still ends on the interval, and later rounds skip it as busy.
+    m = metrics_env.metrics.export_to(hanging, timeout=10.0).export_to(memory)
+
+    with capture_logs():
+        m.start_auto_export(0.05)
+        assert wait_until(lambda: len(memory.snapshots) >= 10, timeout=3.0)
+        m.stop_auto_export()
+    gate.set()
+
+    assert hanging.calls == 1
+    timeouts = metrics_env.counter_total(
+        names.EXPORT_ERRORS_TOTAL, exporter="HangingExporter", reason="timeout"
+    )
+    busy = metrics_env.counter_total(
+        names.EXPORT_ERRORS_TOTAL, exporter="HangingExporter", reason="busy"
+    )
+    assert timeouts == 1.0
+    assert busy >= 8.0
+
+
 def test_stop_auto_export_stops_it(metrics_env: MetricsEnv) -> None:
     memory = InMemoryExporter()
     m = metrics_env.metrics.export_to(memory)
