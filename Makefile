@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP_CORE): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e ".[web,system]"
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
@@ -41,6 +41,7 @@ typecheck: $(STAMP_DEV)
 bench: $(STAMP_DEV)
 	$(PY) benchmarks/hot_path.py $(BENCH_ARGS)
 	$(PY) benchmarks/backends.py $(BENCH_ARGS)
+	$(PY) benchmarks/integrations.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

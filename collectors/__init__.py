@@ -7,6 +7,7 @@ package imports without them.
 
 from collectors.base import BaseCollector, Collector
 from collectors.gpu import GpuCollector
+from collectors.http import HttpCollector
 from collectors.inference import InferenceCollector
 from collectors.quality import QualityCollector
 from collectors.reliability import ReliabilityCollector
@@ -16,6 +17,7 @@ __all__ = [
     "BaseCollector",
     "Collector",
     "GpuCollector",
+    "HttpCollector",
     "InferenceCollector",
     "QualityCollector",
     "ReliabilityCollector",

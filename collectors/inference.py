@@ -47,6 +47,7 @@ class _VersionInstruments:
         "output_tokens",
         "registry",
         "requests",
+        "stream_chunks",
         "tags",
         "time_per_output_token",
         "ttft",
@@ -72,6 +73,7 @@ class _VersionInstruments:
         )
         self.cost = bind(_COUNTER, names.COST_TOTAL, tags)
         self.batch_size = bind(_HISTOGRAM, names.BATCH_SIZE, tags)
+        self.stream_chunks = bind(_HISTOGRAM, names.STREAM_CHUNKS, tags)
         self.in_flight = bind(_GAUGE, names.IN_FLIGHT, tags)
         self.connections = bind(_GAUGE, names.ACTIVE_CONNECTIONS, tags)
         self.memory = bind(_GAUGE, names.MEMORY_USAGE, tags)
@@ -97,6 +99,7 @@ class InferenceCollector(BaseCollector):
     ``gen_ai.server.time_per_output_token``, ``gen_ai.client.token.usage`` by
     ``gen_ai.token.type``, ``model_inference_cost_usd_total``,
     ``model_inference_batch_size`` (batched requests only),
+    ``model_inference_stream_chunks`` (streamed requests only),
     ``model_active_connections`` and ``model_memory_usage_bytes``.
 
     Time to first token may come from ``FirstTokenReceived`` or from
@@ -161,6 +164,8 @@ class InferenceCollector(BaseCollector):
             inst.cost.record(event.cost_usd)
         if event.batch_size != 1:
             inst.batch_size.record(event.batch_size)
+        if event.stream_chunks is not None:
+            inst.stream_chunks.record(event.stream_chunks)
         ttft = event.time_to_first_token_ms
         seen = None
         if event.request_id is not None and self._ttft_seen:
@@ -183,6 +188,10 @@ class InferenceCollector(BaseCollector):
         inst.requests.record(1.0)
         inst.error(event.error_type).record(1.0)
         inst.latency.record(event.duration_ms)
+        if event.request_id is not None and self._ttft_seen:
+            # A stream that failed after its first token: its Completed will never come.
+            with self._lock:
+                self._ttft_seen.pop(event.request_id, None)
         if self._in_flight and (event.model_name, event.version) in self._in_flight:
             self._move_in_flight(event.model_name, event.version, -1)
 

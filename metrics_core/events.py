@@ -39,6 +39,8 @@ __all__ = [
     "Event",
     "FirstTokenReceived",
     "GpuSampled",
+    "HttpRequestFinished",
+    "HttpRequestStarted",
     "InferenceCompleted",
     "InferenceFailed",
     "InferenceStarted",
@@ -109,7 +111,8 @@ class InferenceCompleted(ModelEvent):
     ``duration_ms`` is the end-to-end latency. The optional fields are recorded
     when present: tokens (``input_tokens``, ``output_tokens``, ``cached_tokens``),
     ``time_to_first_token_ms`` for streaming, ``cost_usd``, ``batch_size``,
-    ``confidence`` (0..1) and ``predicted_class``.
+    ``confidence`` (0..1), ``predicted_class`` and ``stream_chunks`` (chunks a
+    streamed response yielded).
     """
 
     duration_ms: float
@@ -122,6 +125,7 @@ class InferenceCompleted(ModelEvent):
     batch_size: int = 1
     confidence: float | None = None
     predicted_class: str | None = None
+    stream_chunks: int | None = None
 
     def __attrs_post_init__(self) -> None:
         # Built on the request path: the common case (optional fields None) takes no call.
@@ -138,6 +142,9 @@ class InferenceCompleted(ModelEvent):
             _optional_count(self.input_tokens, "input_tokens")
         if self.cached_tokens is not None:
             _optional_count(self.cached_tokens, "cached_tokens")
+        chunks = self.stream_chunks
+        if chunks is not None and not (chunks.__class__ is int and chunks >= 0):
+            _optional_count(chunks, "stream_chunks")
         if self.cost_usd is not None:
             _non_negative(self.cost_usd, "cost_usd")
         if not (self.batch_size.__class__ is int and self.batch_size >= 1):
@@ -305,3 +312,39 @@ class PredictionEvaluated(ModelEvent):
     expected: str = attrs.field(validator=non_empty_str)
     actual: str = attrs.field(validator=non_empty_str)
     request_id: str | None = attrs.field(default=None, validator=optional_str)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class HttpRequestStarted(Event):
+    """An HTTP request reached the app (``MetricsMiddleware`` emits it); pairs with Finished.
+
+    ``method`` is the request method as received; ``scheme`` is ``http`` or ``https``.
+    """
+
+    method: str = attrs.field(validator=non_empty_str)
+    scheme: str = attrs.field(default="http", validator=non_empty_str)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class HttpRequestFinished(Event):
+    """An HTTP request ended: its response body was sent, or the app raised.
+
+    ``route`` is the matched route template (``/items/{item_id}``), never the raw
+    path, so that series stay few. ``duration_ms`` runs from the request reaching
+    the app to the last body byte handed to the server. ``error_type`` names the
+    exception when the app raised (``status_code`` is then 500 unless a response
+    had already started).
+    """
+
+    method: str = attrs.field(validator=non_empty_str)
+    route: str = attrs.field(validator=non_empty_str)
+    status_code: int
+    duration_ms: float
+    scheme: str = attrs.field(default="http", validator=non_empty_str)
+    error_type: str | None = attrs.field(default=None, validator=optional_str)
+
+    def __attrs_post_init__(self) -> None:
+        status = self.status_code
+        if not (status.__class__ is int and 100 <= status <= 599):
+            raise ValueError(f"'status_code' must be an int within 100..599: {status!r}")
+        _non_negative(self.duration_ms, "duration_ms")

@@ -76,6 +76,11 @@ class Metrics:
 
     # -- wiring --------------------------------------------------------------------------
 
+    @property
+    def collectors(self) -> tuple[Any, ...]:
+        """The collectors given to :meth:`collect`, in order (read-only)."""
+        return tuple(self._collectors)
+
     def collect(self, collector: Any) -> Metrics:
         """Bind ``collector`` to the registry, subscribe its handlers, start it. Chainable."""
         collector.bind(self.registry, self.bus)

@@ -42,6 +42,9 @@ COST_TOTAL = "model_inference_cost_usd_total"
 BATCH_SIZE = "model_inference_batch_size"
 """Histogram: batch size of requests that reported ``batch_size > 1``; the unbatched
 ones are ``requests_total`` minus its count."""
+STREAM_CHUNKS = "model_inference_stream_chunks"
+"""Histogram: chunks yielded per streamed response (completed requests that reported
+``stream_chunks``)."""
 
 EXPORT_ERRORS_TOTAL = "metrics_export_errors_total"
 """Counter: failed, timed-out or skipped exports, tagged with ``exporter`` and ``reason``
@@ -144,6 +147,24 @@ CIRCUIT_BREAKER_STATE = "model_circuit_breaker_state"
 CIRCUIT_BREAKER_TRANSITIONS_TOTAL = "model_circuit_breaker_transitions_total"
 """Counter: circuit breaker state changes, tagged ``breaker``, ``from`` and ``to``."""
 
+# -- HTTP server (HttpCollector), the OpenTelemetry HTTP semantic conventions --------------
+
+HTTP_ROUTE = "http.route"
+"""Tag key of the matched route template (``/items/{item_id}``), never the raw path."""
+HTTP_METHOD = "http.request.method"
+"""Tag key of the request method: a known method, else ``_OTHER``."""
+HTTP_STATUS_CODE = "http.response.status_code"
+"""Tag key of the response status code."""
+URL_SCHEME = "url.scheme"
+"""Tag key of the URL scheme, ``http`` or ``https``."""
+HTTP_ERROR_TYPE = "error.type"
+"""Tag key of the exception class name of requests whose app raised (OpenTelemetry's)."""
+HTTP_SERVER_DURATION = "http.server.request.duration"
+"""Timer (ms): request start to the last response body byte, tagged ``http.route``,
+``http.request.method``, ``http.response.status_code``, ``url.scheme`` (and ``error.type``)."""
+HTTP_SERVER_ACTIVE_REQUESTS = "http.server.active_requests"
+"""Gauge: requests in flight, tagged ``http.request.method`` and ``url.scheme``."""
+
 DESCRIPTIONS: dict[str, str] = {
     REQUESTS_TOTAL: "Requests finished (completed or failed).",
     ERRORS_TOTAL: "Failed requests by error type.",
@@ -156,6 +177,7 @@ DESCRIPTIONS: dict[str, str] = {
     TIME_PER_OUTPUT_TOKEN: "Decode time per output token after the first.",
     COST_TOTAL: "Cost of requests in US dollars.",
     BATCH_SIZE: "Batch size of batched requests.",
+    STREAM_CHUNKS: "Chunks yielded per streamed response.",
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
@@ -186,6 +208,8 @@ DESCRIPTIONS: dict[str, str] = {
     RETRY_DELAY: "Back-off delay before each retry.",
     CIRCUIT_BREAKER_STATE: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "Circuit breaker state changes by from and to state.",
+    HTTP_SERVER_DURATION: "Duration of HTTP server requests, to the end of the response body.",
+    HTTP_SERVER_ACTIVE_REQUESTS: "HTTP server requests in flight.",
 }
 """One line on each metric the library records; exporters use it as help text."""
 
@@ -201,6 +225,7 @@ UNITS: dict[str, str] = {
     TIME_PER_OUTPUT_TOKEN: "ms",
     COST_TOTAL: "USD",
     BATCH_SIZE: "{request}",
+    STREAM_CHUNKS: "{chunk}",
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
@@ -231,6 +256,8 @@ UNITS: dict[str, str] = {
     RETRY_DELAY: "ms",
     CIRCUIT_BREAKER_STATE: "1",
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "{transition}",
+    HTTP_SERVER_DURATION: "ms",
+    HTTP_SERVER_ACTIVE_REQUESTS: "{request}",
 }
 """The UCUM unit of each metric as recorded (timers in ``ms``; exporters send seconds)."""
 
@@ -246,6 +273,7 @@ KINDS: dict[str, MetricKind] = {
     TIME_PER_OUTPUT_TOKEN: MetricKind.TIMER,
     COST_TOTAL: MetricKind.COUNTER,
     BATCH_SIZE: MetricKind.HISTOGRAM,
+    STREAM_CHUNKS: MetricKind.HISTOGRAM,
     EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
     LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
     OVERFLOW_TOTAL: MetricKind.COUNTER,
@@ -276,5 +304,7 @@ KINDS: dict[str, MetricKind] = {
     RETRY_DELAY: MetricKind.TIMER,
     CIRCUIT_BREAKER_STATE: MetricKind.GAUGE,
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: MetricKind.COUNTER,
+    HTTP_SERVER_DURATION: MetricKind.TIMER,
+    HTTP_SERVER_ACTIVE_REQUESTS: MetricKind.GAUGE,
 }
 """The kind of each metric the library records; exporters' mapping tables follow from it."""

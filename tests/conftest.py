@@ -8,7 +8,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -172,3 +174,115 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
     started = Processes(tmp_path_factory.mktemp("servers"), cwd=REPO_ROOT)
     yield started
     started.stop_all()
+
+
+# -- every built-in collector at once (the Grafana and alert-rule checks) ----------------------
+
+
+class StandInNvml:
+    """Shaped like the ``pynvml`` module: one GPU running one compute process."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def nvmlInit(self) -> None:
+        """Succeed."""
+
+    def nvmlShutdown(self) -> None:
+        """Succeed."""
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return "NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> Any:
+        return SimpleNamespace(gpu=87, memory=40)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> Any:
+        return SimpleNamespace(used=4 * 1024**3, total=80 * 1024**3, free=76 * 1024**3)
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
+        return 65
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        return 250_500  # milliwatts
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[Any]:
+        return [SimpleNamespace(pid=1234, usedGpuMemory=1024**3)]
+
+
+class _FailingExporter:
+    """An exporter whose backend is down, so that export errors are counted."""
+
+    def export(self, snapshot: object) -> None:
+        raise ConnectionError("backend down")
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+@dataclass
+class EveryCollector:
+    """A ``Metrics`` running every built-in collector, a ``PrometheusExporter`` and a failing
+    exporter, on a registry whose small series limit makes the overflow counter appear."""
+
+    bus: Any
+    registry: Any
+    metrics: Any
+    prometheus: Any
+    gpu: Any
+    system: Any
+    _overflow_round: int = 0
+
+    def sample_resources(self) -> None:
+        """One GPU sample (from the stand-in NVML) and one real system sample."""
+        for sample in self.gpu.sample():
+            self.bus.emit(sample)
+        self.bus.emit(self.system.sample())
+
+    def overflow(self) -> None:
+        """21 more users than the registry's limit of 20 series per metric."""
+        first = 21 * self._overflow_round
+        for user in range(first, first + 21):
+            self.registry.counter("overflow_probe_total", {"user": str(user)})
+        self._overflow_round += 1
+
+
+@pytest.fixture(scope="session")
+def every_collector() -> Callable[..., EveryCollector]:
+    """Builds an ``EveryCollector``; keyword arguments go to its ``QualityCollector``."""
+    from collectors import (
+        GpuCollector,
+        HttpCollector,
+        InferenceCollector,
+        QualityCollector,
+        ReliabilityCollector,
+        SystemCollector,
+    )
+    from exporters.prometheus import PrometheusExporter
+    from metrics_core import EventBus, Metrics
+
+    def build(**quality: Any) -> EveryCollector:
+        bus = EventBus()
+        registry = AggregatingRegistry(max_series_per_metric=20)
+        gpu = GpuCollector(interval=3600.0, nvml=StandInNvml())
+        system = SystemCollector(interval=3600.0)
+        prometheus = PrometheusExporter()
+        metrics = (
+            Metrics(bus=bus, registry=registry)
+            .collect(InferenceCollector())
+            .collect(QualityCollector(**quality))
+            .collect(ReliabilityCollector())
+            .collect(HttpCollector())
+            .collect(gpu)
+            .collect(system)
+            .export_to(prometheus)
+            .export_to(_FailingExporter())
+        )
+        return EveryCollector(bus, registry, metrics, prometheus, gpu, system)
+
+    return build

@@ -7,6 +7,7 @@ from typing import Any
 
 from collectors import (
     GpuCollector,
+    HttpCollector,
     InferenceCollector,
     QualityCollector,
     ReliabilityCollector,
@@ -21,6 +22,8 @@ from metrics_core.events import (
     DriftMeasured,
     FirstTokenReceived,
     GpuSampled,
+    HttpRequestFinished,
+    HttpRequestStarted,
     InferenceCompleted,
     InferenceFailed,
     InferenceStarted,
@@ -53,6 +56,7 @@ def recorded_names() -> dict[str, MetricKind]:
         GpuCollector(interval=3600, nvml=NoNvml()),
         QualityCollector(positive_class="a", refresh_interval=0),
         ReliabilityCollector(),
+        HttpCollector(),
     ):
         metrics.collect(collector)
     mv: dict[str, Any] = {"model_name": "m", "version": "v"}
@@ -69,6 +73,7 @@ def recorded_names() -> dict[str, MetricKind]:
             batch_size=2,
             confidence=0.9,
             predicted_class="a",
+            stream_chunks=4,
         ),
         InferenceFailed(**mv, duration_ms=1.0, error_type="E"),
         FirstTokenReceived(**mv, time_to_first_token_ms=5.0),
@@ -100,6 +105,8 @@ def recorded_names() -> dict[str, MetricKind]:
             power_watts=1.0,
             process_memory_bytes=[(1, 1)],
         ),
+        HttpRequestStarted(method="GET"),
+        HttpRequestFinished(method="GET", route="/", status_code=200, duration_ms=1.0),
     ):
         bus.emit(event)
     metrics.close()

@@ -1,0 +1,388 @@
+"""``InferenceSpan``: one tracked request, from ``InferenceStarted`` to its outcome.
+
+A span emits ``InferenceStarted`` when it begins, ``FirstTokenReceived`` at its
+first ``chunk()``, and ``InferenceCompleted`` (with what the code set on it) or
+``InferenceFailed`` when it ends. ``inference_span()`` makes one for a ``with`` or
+``async with`` block; ``track_inference`` makes one per call of the function it
+wraps. ``current_span()`` finds the span of the tracked call in progress.
+
+Values are validated when set, so a bad one raises ``ValueError`` in the code
+that set it, while the request is still running; the request is recorded anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import secrets
+import time
+from contextvars import ContextVar, Token
+from types import TracebackType
+
+import structlog
+
+from metrics_core.bus import EventBus, default_bus
+from metrics_core.events import (
+    FirstTokenReceived,
+    InferenceCompleted,
+    InferenceFailed,
+    InferenceStarted,
+)
+from metrics_core.facade import Metrics
+
+__all__ = ["InferenceSpan", "current_span", "inference_span"]
+
+BusLike = EventBus | Metrics | None
+"""What ``bus=`` accepts: a bus, a ``Metrics`` (its bus), or ``None`` for the default bus."""
+
+INVALID_SPAN_VALUE = "InvalidSpanValue"
+"""``error_type`` of a request whose completion event could not be built."""
+
+CURRENT_SPAN: ContextVar[InferenceSpan | None] = ContextVar("inference_span", default=None)
+"""The span :func:`current_span` returns; ``track_inference`` sets it around the callee."""
+# Unique within the process and cheap: a uuid4 costs several times a counter step.
+_ID_PREFIX = secrets.token_hex(4)
+_ids = itertools.count(1)
+_log = structlog.get_logger("integrations.tracking")
+
+
+def current_span() -> InferenceSpan | None:
+    """The span of the tracked call or ``with inference_span()`` block in progress, or ``None``.
+
+    Context-local: each thread and each asyncio task sees its own.
+    """
+    return CURRENT_SPAN.get()
+
+
+def resolve_bus(bus: object) -> EventBus | None:
+    """The ``EventBus`` that ``bus`` names; ``None`` means the default bus, looked up per call."""
+    if bus is None or isinstance(bus, EventBus):
+        return bus
+    if isinstance(bus, Metrics):
+        return bus.bus
+    raise TypeError(f"'bus' must be an EventBus, a Metrics or None: {bus!r}")
+
+
+def check_model(model_name: object, version: object) -> None:
+    """Raise ``ValueError`` unless both are non-empty strings."""
+    for field, value in (("model_name", model_name), ("version", version)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"'{field}' must be a non-empty string: {value!r}")
+
+
+def _count(value: object, field: str) -> int | None:
+    if value is None or (isinstance(value, int) and value.__class__ is int and value >= 0):
+        return value
+    raise ValueError(f"'{field}' must be an int >= 0 or None: {value!r}")
+
+
+def _number(value: object, field: str, upper: float = math.inf) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"'{field}' must be a number: {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"'{field}' must be finite: {value!r}")
+    if not 0.0 <= value <= upper:
+        bound = ">= 0" if upper == math.inf else "within [0, 1]"
+        raise ValueError(f"'{field}' must be {bound}: {value!r}")
+    return float(value)
+
+
+class InferenceSpan:
+    """One request being tracked; settable values land on ``InferenceCompleted``.
+
+    Use it through ``with inference_span(...) as span`` (or ``async with``), or
+    reach the one of a ``@track_inference`` call with :func:`current_span`.
+    Setting a value after the span ended raises ``RuntimeError``.
+    """
+
+    __slots__ = (
+        "_batch_size",
+        "_bus",
+        "_cached_tokens",
+        "_chunks",
+        "_confidence",
+        "_cost_usd",
+        "_ended",
+        "_first_token_ns",
+        "_input_tokens",
+        "_output_tokens",
+        "_predicted_class",
+        "_started_ns",
+        "_token",
+        "model_name",
+        "request_id",
+        "version",
+    )  # fmt: skip
+
+    def __init__(
+        self, model_name: str, version: str, bus: EventBus | None, request_id: str | None
+    ) -> None:
+        self.model_name = model_name
+        self.version = version
+        self.request_id = request_id
+        self._bus = bus
+        self._started_ns = 0
+        self._first_token_ns = 0
+        self._chunks: int | None = None
+        self._ended = False
+        self._token: Token[InferenceSpan | None] | None = None
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self._cached_tokens: int | None = None
+        self._cost_usd: float | None = None
+        self._confidence: float | None = None
+        self._predicted_class: str | None = None
+        self._batch_size = 1
+
+    # -- settable values -----------------------------------------------------------------
+
+    @property
+    def input_tokens(self) -> int | None:
+        """Prompt tokens (an ``int`` >= 0)."""
+        return self._input_tokens
+
+    @input_tokens.setter
+    def input_tokens(self, value: int | None) -> None:
+        self._check_open()
+        self._input_tokens = _count(value, "input_tokens")
+
+    @property
+    def output_tokens(self) -> int | None:
+        """Generated tokens (an ``int`` >= 0)."""
+        return self._output_tokens
+
+    @output_tokens.setter
+    def output_tokens(self, value: int | None) -> None:
+        self._check_open()
+        self._output_tokens = _count(value, "output_tokens")
+
+    @property
+    def cached_tokens(self) -> int | None:
+        """Prompt tokens served from a cache (an ``int`` >= 0)."""
+        return self._cached_tokens
+
+    @cached_tokens.setter
+    def cached_tokens(self, value: int | None) -> None:
+        self._check_open()
+        self._cached_tokens = _count(value, "cached_tokens")
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of the request in US dollars (finite, >= 0)."""
+        return self._cost_usd
+
+    @cost_usd.setter
+    def cost_usd(self, value: float | None) -> None:
+        self._check_open()
+        self._cost_usd = _number(value, "cost_usd")
+
+    @property
+    def confidence(self) -> float | None:
+        """Confidence of the prediction, within [0, 1]."""
+        return self._confidence
+
+    @confidence.setter
+    def confidence(self, value: float | None) -> None:
+        self._check_open()
+        self._confidence = _number(value, "confidence", upper=1.0)
+
+    @property
+    def predicted_class(self) -> str | None:
+        """The class the model predicted."""
+        return self._predicted_class
+
+    @predicted_class.setter
+    def predicted_class(self, value: str | None) -> None:
+        self._check_open()
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"'predicted_class' must be a string or None: {value!r}")
+        self._predicted_class = value
+
+    @property
+    def batch_size(self) -> int:
+        """Requests served together with this one (an ``int`` >= 1; 1 unless set)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._check_open()
+        if value.__class__ is not int or value < 1:
+            raise ValueError(f"'batch_size' must be an int >= 1: {value!r}")
+        self._batch_size = value
+
+    # -- streaming -----------------------------------------------------------------------
+
+    def chunk(self) -> None:
+        """Count one streamed chunk; the first one emits ``FirstTokenReceived``."""
+        self._check_open()
+        if self._chunks:
+            self._chunks += 1
+            return
+        if not self._started_ns:
+            raise RuntimeError("chunk() before the span started: enter it with 'with' first")
+        self._chunks = 1
+        now = self._first_token_ns = time.perf_counter_ns()
+        bus = self._bus
+        if bus is not None and bus.has_listeners(FirstTokenReceived):
+            bus.emit(
+                FirstTokenReceived(
+                    model_name=self.model_name,
+                    version=self.version,
+                    request_id=self.request_id,
+                    time_to_first_token_ms=(now - self._started_ns) / 1e6,
+                )
+            )
+
+    @property
+    def chunks(self) -> int:
+        """Chunks counted so far."""
+        return self._chunks or 0
+
+    @property
+    def time_to_first_token_ms(self) -> float | None:
+        """Milliseconds from the start to the first chunk; ``None`` before it."""
+        if not self._chunks:
+            return None
+        return (self._first_token_ns - self._started_ns) / 1e6
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> InferenceSpan:
+        self.start()
+        self._token = CURRENT_SPAN.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            # Exited in another context than entered: nothing to undo here.
+            with contextlib.suppress(ValueError):
+                CURRENT_SPAN.reset(self._token)
+            self._token = None
+        if exc_type is None or exc_type is GeneratorExit:
+            self.complete()
+        else:
+            self.fail(exc_type.__name__)
+
+    async def __aenter__(self) -> InferenceSpan:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    # Events nobody listens to are not built: with no collector the span costs ~1 us.
+
+    def start(self, *, stream: bool = False) -> None:
+        """Emit ``InferenceStarted`` and start the clock (``with`` does it for you).
+
+        ``stream=True`` marks a stream: its ``stream_chunks`` is reported even when 0.
+        """
+        if self._started_ns:
+            raise RuntimeError("an InferenceSpan can be started only once")
+        if stream:
+            self._chunks = 0
+        bus = self._bus
+        if bus is None:
+            bus = self._bus = default_bus()
+        if self.request_id is None:
+            self.request_id = f"{_ID_PREFIX}-{next(_ids)}"
+        if bus.has_listeners(InferenceStarted):
+            bus.emit(
+                InferenceStarted(
+                    model_name=self.model_name, version=self.version, request_id=self.request_id
+                )
+            )
+        self._started_ns = time.perf_counter_ns()
+
+    def complete(self) -> None:
+        """Emit ``InferenceCompleted`` with the values set (``with`` does it for you)."""
+        end = time.perf_counter_ns()
+        self._check_started()
+        self._ended = True
+        bus = self._bus
+        if bus is None or not bus.has_listeners(InferenceCompleted):
+            return
+        chunks = self._chunks
+        try:
+            event = InferenceCompleted(
+                model_name=self.model_name,
+                version=self.version,
+                request_id=self.request_id,
+                duration_ms=(end - self._started_ns) / 1e6,
+                time_to_first_token_ms=(
+                    (self._first_token_ns - self._started_ns) / 1e6 if chunks else None
+                ),
+                input_tokens=self._input_tokens,
+                output_tokens=self._output_tokens,
+                cached_tokens=self._cached_tokens,
+                cost_usd=self._cost_usd,
+                batch_size=self._batch_size,
+                confidence=self._confidence,
+                predicted_class=self._predicted_class,
+                stream_chunks=chunks,
+            )
+        except ValueError:
+            # Unreachable through the setters; if it happens, the request still counts.
+            _log.error("invalid_span_value", request_id=self.request_id, exc_info=True)
+            self._fail_at(end, INVALID_SPAN_VALUE)
+            return
+        bus.emit(event)
+
+    def fail(self, error_type: str) -> None:
+        """Emit ``InferenceFailed`` with ``error_type`` (``with`` does it on an exception)."""
+        end = time.perf_counter_ns()
+        self._check_started()
+        if not isinstance(error_type, str) or not error_type:
+            raise ValueError(f"'error_type' must be a non-empty string: {error_type!r}")
+        self._fail_at(end, error_type)
+
+    def _fail_at(self, end: int, error_type: str) -> None:
+        self._ended = True
+        bus = self._bus
+        if bus is not None and bus.has_listeners(InferenceFailed):
+            bus.emit(
+                InferenceFailed(
+                    model_name=self.model_name,
+                    version=self.version,
+                    request_id=self.request_id,
+                    duration_ms=(end - self._started_ns) / 1e6,
+                    error_type=error_type,
+                )
+            )
+
+    def _check_started(self) -> None:
+        if not self._started_ns:
+            raise RuntimeError("the span has not started: enter it with 'with' first")
+        self._check_open()
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise RuntimeError(f"span {self.request_id} has ended: its values were recorded")
+
+
+def inference_span(
+    model_name: str, version: str, *, bus: BusLike = None, request_id: str | None = None
+) -> InferenceSpan:
+    """Make a span that tracks one request in a ``with`` or ``async with`` block.
+
+    ``with inference_span("chat", "v1", bus=bus) as span:`` records the block as one
+    request; set ``span.output_tokens`` and the other values inside it.
+    ``bus`` is an ``EventBus``, a ``Metrics`` (its bus) or ``None`` (the process-wide
+    default bus). ``request_id`` defaults to a process-unique id.
+    """
+    check_model(model_name, version)
+    if request_id is not None and (not isinstance(request_id, str) or not request_id):
+        raise ValueError(f"'request_id' must be a non-empty string or None: {request_id!r}")
+    return InferenceSpan(model_name, version, resolve_bus(bus), request_id)

@@ -1,0 +1,246 @@
+"""``metrics_app``: pure ASGI, serving ``/metrics``, JSON queries, a live stream, a dashboard.
+
+Routes, relative to wherever the app is mounted (it honours ``root_path``, so
+``app.mount("/observability", metrics_app(metrics))`` serves
+``/observability/metrics``):
+
+- ``GET /metrics``: Prometheus text format 0.0.4 (gzip when accepted);
+- ``GET /metrics/versions?window=5m``: every version's ``VersionMetrics`` as JSON;
+- ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``;
+- ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
+  ``/metrics/versions`` JSON at once and then every ``stream_interval`` seconds;
+- ``GET /dashboard``: the live dashboard page (``integrations.dashboard``).
+
+Other paths answer 404, other methods 405, a bad parameter 400 with a JSON body
+naming it. Queries and rendering run in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import structlog
+
+from integrations._asgi import TEXT_TYPE, Receive, Scope, Send, drain_body, send_body, send_json
+from integrations._payloads import (
+    BadParameterError,
+    comparison_payload,
+    parse_window,
+    required,
+    versions_payload,
+)
+from metrics_core import names
+from metrics_core.compare import Comparison
+from metrics_core.facade import Metrics
+from metrics_core.query import QUERY_NAMES
+
+if TYPE_CHECKING:
+    from exporters.prometheus import PrometheusExporter
+
+__all__ = ["MetricsApp", "metrics_app"]
+
+_log = structlog.get_logger("integrations.metrics_app")
+
+_PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+_HTML_TYPE = b"text/html; charset=utf-8"
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),  # nginx: pass events through at once
+]
+_DEFAULT_COMPARE_WINDOW = 300.0
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below the mount point (Starlette's rule: ``path`` minus ``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        path = path[len(root) :]
+    return path or "/"
+
+
+class MetricsApp:
+    """The ASGI app that :func:`metrics_app` returns."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        prometheus: PrometheusExporter | None = None,
+        stream_interval: float = 1.0,
+        stream_window: float = 60.0,
+    ) -> None:
+        if not 0 < stream_interval < float("inf"):
+            raise ValueError(f"'stream_interval' must be > 0 seconds: {stream_interval!r}")
+        if not 0 < stream_window < float("inf"):
+            raise ValueError(f"'stream_window' must be > 0 seconds: {stream_window!r}")
+        self.metrics = metrics
+        self.stream_interval = stream_interval
+        self.stream_window = stream_window
+        self._prometheus = prometheus
+        self._lock = threading.Lock()
+        self._dashboard: bytes | None = None
+        self._routes: dict[str, Callable[[Scope, Receive, Send, dict[str, str]], Any]] = {
+            "/metrics": self._metrics,
+            "/metrics/versions": self._versions,
+            "/metrics/compare": self._compare,
+            "/metrics/stream": self._stream,
+            "/dashboard": self._dashboard_page,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one ASGI connection (lifespan is acknowledged, websockets refused)."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if kind != "http":  # websocket: refuse the handshake
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        handler = self._routes.get(_route_path(scope))
+        if handler is None:
+            await send_body(send, 404, b"not found\n", TEXT_TYPE)
+            return
+        if scope["method"] != "GET":
+            await send_body(send, 405, b"method not allowed\n", TEXT_TYPE, ((b"allow", b"GET"),))
+            return
+        await drain_body(receive)
+        query = dict(
+            parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        )
+        try:
+            await handler(scope, receive, send, query)
+        except BadParameterError as error:
+            await send_json(send, 400, error.payload())
+
+    # -- the endpoints --------------------------------------------------------------------
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send, _: dict[str, str]) -> None:
+        text = await asyncio.to_thread(self._render)
+        body = text.encode("utf-8")
+        headers: tuple[tuple[bytes, bytes], ...] = ()
+        accept = dict(scope.get("headers", ())).get(b"accept-encoding", b"")
+        if b"gzip" in accept:
+            # Level 1: most of the size gain for a fraction of the default level's time.
+            body = gzip.compress(body, compresslevel=1)
+            headers = ((b"content-encoding", b"gzip"),)
+        await send_body(send, 200, body, _PROMETHEUS_TYPE, headers)
+
+    async def _versions(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
+        window = parse_window(query.get("window"), self.stream_window)
+        await send_json(send, 200, await asyncio.to_thread(self.versions, window))
+
+    async def _compare(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
+        model = required(query, "model")
+        baseline = required(query, "baseline")
+        candidate = required(query, "candidate")
+        window = parse_window(query.get("window"), _DEFAULT_COMPARE_WINDOW)
+        comparison = await asyncio.to_thread(self._comparison, model, baseline, candidate, window)
+        await send_json(send, 200, comparison_payload(comparison, window))
+
+    async def _stream(self, _s: Scope, receive: Receive, send: Send, query: dict[str, str]) -> None:
+        window = parse_window(query.get("window"), self.stream_window)
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
+        prefix = b"retry: 2000\n"  # EventSource: reconnect after 2 s if the stream drops
+        try:
+            while not disconnected.done():
+                payload = await asyncio.to_thread(self.versions, window)
+                data = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+                message = prefix + b"event: metrics\ndata: " + data.encode("utf-8") + b"\n\n"
+                prefix = b""
+                await send({"type": "http.response.body", "body": message, "more_body": True})
+                await asyncio.wait({disconnected}, timeout=self.stream_interval)
+            # A real disconnect makes this a no-op; a stopping server gets a complete response.
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the client went away while we wrote (ASGI 2.4 servers raise)
+            pass
+        finally:
+            disconnected.cancel()
+
+    async def _dashboard_page(self, _s: Scope, _r: Receive, send: Send, _: dict[str, str]) -> None:
+        if self._dashboard is None:
+            from integrations.dashboard import dashboard_html  # noqa: PLC0415  (B2's module)
+
+            self._dashboard = dashboard_html()
+        await send_body(send, 200, self._dashboard, _HTML_TYPE, ((b"cache-control", b"no-cache"),))
+
+    # -- work done in threads --------------------------------------------------------------
+
+    def versions(self, window: float) -> dict[str, Any]:
+        """The ``/metrics/versions`` payload over ``window`` seconds."""
+        return versions_payload(self.metrics.get_all_metrics(window), window)
+
+    def _comparison(self, model: str, baseline: str, candidate: str, window: float) -> Comparison:
+        # Unknown names are a caller's typo far more often than a version with no traffic.
+        match = {names.MODEL_NAME: model}
+        known = {
+            v for _, v in self.metrics.registry.snapshot(names=QUERY_NAMES, match=match).versions()
+        }
+        if not known:
+            raise BadParameterError("model", model, "has no recorded versions")
+        for parameter, version in (("baseline", baseline), ("candidate", candidate)):
+            if version not in known:
+                raise BadParameterError(parameter, version, f"is not a version of {model!r}")
+        return self.metrics.compare(model, baseline, candidate, window)
+
+    def _render(self) -> str:
+        with self._lock:
+            if self._prometheus is None:
+                # Imported here: the JSON endpoints work without the 'prometheus' extra.
+                from exporters.prometheus import PrometheusExporter  # noqa: PLC0415
+
+                self._prometheus = PrometheusExporter()
+            prometheus = self._prometheus
+        return prometheus.render(self.metrics.snapshot())
+
+    def __repr__(self) -> str:
+        return (
+            f"MetricsApp(stream_interval={self.stream_interval!r}, "
+            f"stream_window={self.stream_window!r})"
+        )
+
+
+def metrics_app(
+    metrics: Metrics,
+    *,
+    prometheus: PrometheusExporter | None = None,
+    stream_interval: float = 1.0,
+    stream_window: float = 60.0,
+) -> MetricsApp:
+    """A pure-ASGI app serving ``metrics`` (routes in the module docstring), mountable anywhere.
+
+    ``/metrics`` renders a fresh snapshot of ``metrics`` with ``prometheus`` (its
+    buckets, quantiles and summary window), or a default ``PrometheusExporter``; the
+    exporter is not added to ``metrics``. ``stream_window`` is the default window of
+    ``/metrics/versions`` and ``/metrics/stream`` (seconds).
+    """
+    return MetricsApp(
+        metrics,
+        prometheus=prometheus,
+        stream_interval=stream_interval,
+        stream_window=stream_window,
+    )
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Served alone, the app has nothing to start or stop: acknowledge both."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
