@@ -21,6 +21,7 @@ import asyncio
 import gzip
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -55,6 +56,7 @@ _SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),  # nginx: pass events through at once
 ]
 _DEFAULT_COMPARE_WINDOW = 300.0
+_STREAM_WINDOWS_CACHED = 8
 
 
 def _route_path(scope: Scope) -> str:
@@ -86,6 +88,9 @@ class MetricsApp:
         self.stream_window = stream_window
         self._prometheus = prometheus
         self._lock = threading.Lock()
+        # One query per window and interval, whatever the number of stream clients.
+        self._stream_lock = threading.Lock()
+        self._stream_cache: dict[float, tuple[float, bytes]] = {}
         self._dashboard: bytes | None = None
         self._routes: dict[str, Callable[[Scope, Receive, Send, dict[str, str]], Any]] = {
             "/metrics": self._metrics,
@@ -152,9 +157,8 @@ class MetricsApp:
         prefix = b"retry: 2000\n"  # EventSource: reconnect after 2 s if the stream drops
         try:
             while not disconnected.done():
-                payload = await asyncio.to_thread(self.versions, window)
-                data = json.dumps(payload, allow_nan=False, separators=(",", ":"))
-                message = prefix + b"event: metrics\ndata: " + data.encode("utf-8") + b"\n\n"
+                data = await asyncio.to_thread(self.stream_data, window)
+                message = prefix + b"event: metrics\ndata: " + data + b"\n\n"
                 prefix = b""
                 await send({"type": "http.response.body", "body": message, "more_body": True})
                 await asyncio.wait({disconnected}, timeout=self.stream_interval)
@@ -177,6 +181,25 @@ class MetricsApp:
     def versions(self, window: float) -> dict[str, Any]:
         """The ``/metrics/versions`` payload over ``window`` seconds."""
         return versions_payload(self.metrics.get_all_metrics(window), window)
+
+    def stream_data(self, window: float) -> bytes:
+        """The stream's JSON line for ``window``, shared by every client for half an interval.
+
+        Ten open dashboards cost one query per interval, not ten: a client asking within
+        ``stream_interval / 2`` of the last query of the same window gets its bytes. The
+        cache keeps the 8 most recently queried windows (``?window=`` is the client's).
+        """
+        with self._stream_lock:
+            cached = self._stream_cache.get(window)
+            if cached is not None and time.monotonic() - cached[0] < self.stream_interval / 2:
+                return cached[1]
+            payload = self.versions(window)
+            data = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
+            self._stream_cache.pop(window, None)
+            self._stream_cache[window] = (time.monotonic(), data)
+            while len(self._stream_cache) > _STREAM_WINDOWS_CACHED:
+                del self._stream_cache[next(iter(self._stream_cache))]
+            return data
 
     def _comparison(self, model: str, baseline: str, candidate: str, window: float) -> Comparison:
         # Unknown names are a caller's typo far more often than a version with no traffic.

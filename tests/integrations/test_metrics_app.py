@@ -365,3 +365,53 @@ def test_bad_settings_raise_naming_them(metrics: Metrics) -> None:
         metrics_app(metrics, stream_interval=0)
     with pytest.raises(ValueError, match="'stream_window' must be > 0 seconds: -1"):
         metrics_app(metrics, stream_window=-1)
+
+
+def test_stream_clients_share_one_query_per_interval(metrics: Metrics) -> None:
+    app = metrics_app(metrics, stream_interval=0.2)
+    queries: list[float] = []
+    versions = app.versions
+
+    def counted(window: float) -> dict[str, Any]:
+        queries.append(window)
+        return versions(window)
+
+    app.versions = counted  # type: ignore[method-assign]
+    metrics.record_inference("bert", "v1", latency_ms=3.0, success=True)
+    with serve_app(app) as server:
+        started = time.monotonic()
+        streams = [EventStream(server.port, "/metrics/stream") for _ in range(8)]
+        streams.append(EventStream(server.port, "/metrics/stream?window=5m"))
+        try:
+            received = 0
+            for _ in range(5):
+                for stream in streams:
+                    name, payload = stream.event()
+                    assert name == "metrics"
+                    assert [v["key"] for v in payload["versions"]] == ["bert:v1"]
+                    received += 1
+        finally:
+            elapsed = time.monotonic() - started
+            for stream in streams:
+                stream.close()
+    assert received == 45
+    assert set(queries) == {60.0, 300.0}
+    # A query serves every client of its window for half an interval: at most two per
+    # interval whatever the number of clients (one per message would be 40 here).
+    shared = queries.count(60.0)
+    assert shared <= 2 * elapsed / 0.2 + 2, (shared, elapsed)
+    assert shared < 40
+
+
+def test_stream_cache_is_fresh_for_half_an_interval_and_bounded(metrics: Metrics) -> None:
+    app = metrics_app(metrics, stream_interval=0.2)
+    metrics.record_inference("bert", "v1", latency_ms=3.0, success=True)
+    first = app.stream_data(60.0)
+    metrics.record_inference("bert", "v1", latency_ms=3.0, success=True)
+    assert app.stream_data(60.0) is first  # within 0.1 s: the same bytes
+    time.sleep(0.15)
+    fresh = json.loads(app.stream_data(60.0))
+    assert fresh["versions"][0]["request_count"] == 2
+    for window in range(1, 20):
+        app.stream_data(float(window))
+    assert len(app._stream_cache) == 8
