@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
 
@@ -24,29 +24,46 @@ CLEAR_SCREEN = "\x1b[2J\x1b[H"
 NO_VERSIONS = "(no model versions yet)"
 """Printed under the header while the snapshot holds no per-version series."""
 
-_MISSING = "-"
+MISSING = "-"
+"""A cell with no value (NaN: nothing observed in the window)."""
+
+Column = tuple[str, Callable[[VersionMetrics], str], bool]
+"""A table column: its header, the cell of a version, and whether it is left-aligned."""
+
 _GAP = "  "
 
 
-def _fixed(decimals: int) -> Callable[[float], str]:
-    template = f"{{:.{decimals}f}}"
+def fixed(decimals: int, *, thousands: bool = False) -> Callable[[float], str]:
+    """A cell formatter: ``decimals`` places (and ``,`` separators), NaN as ``MISSING``."""
+    template = f"{{:{',' if thousands else ''}.{decimals}f}}"
 
     def render(value: float) -> str:
-        return _MISSING if math.isnan(value) else template.format(value)
+        return MISSING if math.isnan(value) else template.format(value)
 
     return render
 
 
 def _integer(value: float) -> str:
-    return _MISSING if math.isnan(value) else str(int(value))
+    return MISSING if math.isnan(value) else str(int(value))
 
 
-_one = _fixed(1)
-_two = _fixed(2)
-_four = _fixed(4)
+def format_table(rows: Sequence[VersionMetrics], columns: Sequence[Column]) -> list[str]:
+    """The header line and one line per version, each column as wide as its widest cell."""
+    padded = []
+    for header, cell, left in columns:
+        cells = [cell(m) for m in rows]
+        width = max(len(header), *map(len, cells))
+        pad = str.ljust if left else str.rjust
+        padded.append([pad(header, width), *(pad(c, width) for c in cells)])
+    return [_GAP.join(line) for line in zip(*padded, strict=True)]
+
+
+_one = fixed(1)
+_two = fixed(2)
+_four = fixed(4)
 
 # (header, cell of a version, left-aligned); the order is the table's.
-_COLUMNS: tuple[tuple[str, Callable[[VersionMetrics], str], bool], ...] = (
+_COLUMNS: tuple[Column, ...] = (
     ("MODEL", lambda m: m.model_name, True),
     ("VERSION", lambda m: m.version, True),
     ("REQS", lambda m: _integer(m.request_count), False),
@@ -133,12 +150,5 @@ def _header(window: float, taken_at: float) -> str:
 
 
 def _table(rows: list[VersionMetrics]) -> list[str]:
-    """Header and data lines, each column as wide as its widest cell."""
-    padded = []
-    for header, cell, left in _COLUMNS:
-        cells = [cell(m) for m in rows]
-        width = max(len(header), *map(len, cells))
-        pad = str.ljust if left else str.rjust
-        padded.append([pad(header, width), *(pad(c, width) for c in cells)])
     # The last column is right-aligned, so lines carry no trailing spaces.
-    return [_GAP.join(line) for line in zip(*padded, strict=True)]
+    return format_table(rows, _COLUMNS)

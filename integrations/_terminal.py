@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
-from exporters.console import NO_VERSIONS
+from exporters.console import MISSING, NO_VERSIONS, Column, fixed, format_table
 from metrics_core.query import VersionMetrics
-
-MISSING = "-"
-"""A cell with no value (NaN: nothing observed in the window)."""
 
 HIDE_CURSOR = "\x1b[?25l"
 """ANSI: hide the cursor while frames are redrawn."""
@@ -28,18 +25,10 @@ SHOW_CURSOR = "\x1b[?25h"
 
 _ERASE_LINE_END = "\x1b[K"
 _ERASE_BELOW = "\x1b[J"
-_GAP = "  "
 
 
-def _fixed(decimals: int) -> Callable[[float], str]:
-    def render(value: float) -> str:
-        return MISSING if math.isnan(value) else f"{value:,.{decimals}f}"
-
-    return render
-
-
-_one = _fixed(1)
-_two = _fixed(2)
+_one = fixed(1, thousands=True)
+_two = fixed(2, thousands=True)
 
 
 def _f1(m: VersionMetrics) -> str:
@@ -48,7 +37,7 @@ def _f1(m: VersionMetrics) -> str:
 
 # (header, cell of a version, left-aligned), in the table's order. Narrower than
 # ConsoleExporter's table so that it fits a 100-column terminal.
-COLUMNS: tuple[tuple[str, Callable[[VersionMetrics], str], bool], ...] = (
+COLUMNS: tuple[Column, ...] = (
     ("MODEL", lambda m: m.model_name, True),
     ("VERSION", lambda m: m.version, True),
     ("RPS", lambda m: _one(m.requests_per_second), False),
@@ -68,13 +57,7 @@ def render_table(rows: Sequence[VersionMetrics]) -> list[str]:
     """The header line and one line per version, each column as wide as its widest cell."""
     if not rows:
         return [NO_VERSIONS]
-    columns = []
-    for header, cell, left in COLUMNS:
-        cells = [cell(m) for m in rows]
-        width = max(len(header), *map(len, cells))
-        pad = str.ljust if left else str.rjust
-        columns.append([pad(header, width), *(pad(c, width) for c in cells)])
-    return [_GAP.join(line) for line in zip(*columns, strict=True)]
+    return format_table(rows, COLUMNS)
 
 
 def render_progress(elapsed: float, duration: float, requests: int, width: int = 24) -> str:
