@@ -36,6 +36,7 @@ from integrations._payloads import (
     required,
     versions_payload,
 )
+from integrations.dashboard import DASHBOARD_CONTENT_TYPE, dashboard_html
 from metrics_core import names
 from metrics_core.compare import Comparison
 from metrics_core.facade import Metrics
@@ -49,7 +50,6 @@ __all__ = ["MetricsApp", "metrics_app"]
 _log = structlog.get_logger("integrations.metrics_app")
 
 _PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
-_HTML_TYPE = b"text/html; charset=utf-8"
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -91,7 +91,6 @@ class MetricsApp:
         # One query per window and interval, whatever the number of stream clients.
         self._stream_lock = threading.Lock()
         self._stream_cache: dict[float, tuple[float, bytes]] = {}
-        self._dashboard: bytes | None = None
         self._routes: dict[str, Callable[[Scope, Receive, Send, dict[str, str]], Any]] = {
             "/metrics": self._metrics,
             "/metrics/versions": self._versions,
@@ -170,11 +169,9 @@ class MetricsApp:
             disconnected.cancel()
 
     async def _dashboard_page(self, _s: Scope, _r: Receive, send: Send, _: dict[str, str]) -> None:
-        if self._dashboard is None:
-            from integrations.dashboard import dashboard_html  # noqa: PLC0415  (B2's module)
-
-            self._dashboard = dashboard_html()
-        await send_body(send, 200, self._dashboard, _HTML_TYPE, ((b"cache-control", b"no-cache"),))
+        page = dashboard_html()  # read once per process
+        headers = ((b"cache-control", b"no-cache"),)
+        await send_body(send, 200, page, DASHBOARD_CONTENT_TYPE.encode(), headers)
 
     # -- work done in threads --------------------------------------------------------------
 

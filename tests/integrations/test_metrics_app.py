@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import socket
-import sys
 import time
-import types
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from starlette.routing import Mount
 from collectors import InferenceCollector
 from exporters.prometheus import PrometheusExporter
 from integrations.asgi import MetricsMiddleware, metrics_app
+from integrations.dashboard import DASHBOARD_CONTENT_TYPE, dashboard_html
 from integrations.server import RunningServer, serve_app
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
@@ -260,19 +258,11 @@ def test_served_alone_and_mounted_in_starlette(metrics: Metrics) -> None:
         assert get(mounted.url + "/metrics/versions")[0] == 404
 
 
-def test_dashboard_serves_the_dashboard_module_page(
-    server: RunningServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    try:
-        module = importlib.import_module("integrations.dashboard")
-    except ImportError:  # until the dashboard module lands: a stand-in, never committed
-        module = types.ModuleType("integrations.dashboard")
-        module.dashboard_html = lambda: b"<!doctype html><title>stand-in</title>"  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "integrations.dashboard", module)
+def test_dashboard_serves_the_dashboard_module_page(server: RunningServer) -> None:
     status, headers, body = get(base(server) + "/dashboard")
     assert status == 200
-    assert headers["content-type"].startswith("text/html")
-    assert body == module.dashboard_html()
+    assert headers["content-type"] == DASHBOARD_CONTENT_TYPE
+    assert body == dashboard_html()
 
 
 class EventStream:
