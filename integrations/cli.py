@@ -237,7 +237,8 @@ def _demo(
         metrics.close()  # stops auto-export, then the final export to the file
         exported.close()
     _report(metrics, out, elapsed)
-    lines = sum(1 for _ in export_file.open(encoding="utf-8"))
+    with export_file.open(encoding="utf-8") as exported_lines:
+        lines = sum(1 for _ in exported_lines)
     print(
         f"exported: {lines:,} series lines in {export_file} (the last export at the stop)",
         file=out,
@@ -317,25 +318,25 @@ def run_bench(
             flush=True,
         )
         # Its own session: Ctrl-C reaches us only, and we stop it without its traceback.
-        process = subprocess.Popen(
+        with subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,
             text=True,
-        )
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                out.write(line)
-                out.flush()
-            failed += process.wait() != 0
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait()
-            print("\ninterrupted", file=out, flush=True)
-            return 130
+        ) as process:
+            try:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    out.write(line)
+                    out.flush()
+                failed += process.wait() != 0
+            except KeyboardInterrupt:
+                process.terminate()
+                process.wait()
+                print("\ninterrupted", file=out, flush=True)
+                return 130
     return 1 if failed else 0
 
 

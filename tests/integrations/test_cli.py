@@ -90,6 +90,9 @@ class Command:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(5.0)
+        self._reader.join(5.0)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
 
 
 @pytest.fixture
