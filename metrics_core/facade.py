@@ -21,6 +21,8 @@ from metrics_core.events import (
     MemoryUsageReported,
 )
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
+from metrics_core.history import HistoryStore
+from metrics_core.history_query import history_query, version_history
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.shutdown import ShutdownHook
@@ -44,6 +46,8 @@ class Metrics:
     :param clock: the clock of that new registry (give the registry its own clock instead
         when you pass one).
     :param export_timeout: seconds an exporter may take before it is cut off.
+    :param history: a history store (``exporters.SQLiteStore``, ``PostgresStore``): added
+        as the exporter ``"history"`` and read for windows beyond memory (docs/history.md).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Metrics:
         clock: Clock | None = None,
         *,
         export_timeout: float = 10.0,
+        history: HistoryStore | None = None,
     ) -> None:
         if registry is not None and clock is not None and registry.clock is not clock:
             raise ValueError("pass 'clock' to the registry you give, not to Metrics")
@@ -73,6 +78,10 @@ class Metrics:
         self._closed = False
         self._warned_unheard = False
         self.bus.on_listener_error(self._count_listener_error)
+        self.history_store = history
+        self._started = self.registry.clock()
+        if history is not None:
+            self.export_to(history, name="history")
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -265,14 +274,14 @@ class Metrics:
 
     def get_metrics(self, model_name: str, version: str, window: Window = 60.0) -> VersionMetrics:
         """``VersionMetrics`` of one version over the last ``window`` (timedelta or seconds)."""
-        snapshot = self.registry.snapshot(
-            names=QUERY_NAMES, match={names.MODEL_NAME: model_name, names.VERSION: version}
-        )
+        match = {names.MODEL_NAME: model_name, names.VERSION: version}
+        snapshot, window = self._query_snapshot(window, match)
         return version_metrics(snapshot, model_name, version, window)
 
     def get_all_metrics(self, window: Window = 60.0) -> dict[str, VersionMetrics]:
         """``VersionMetrics`` of every version, keyed ``"model:version"``."""
-        return all_version_metrics(self.registry.snapshot(names=QUERY_NAMES), window)
+        snapshot, window = self._query_snapshot(window, None)
+        return all_version_metrics(snapshot, window)
 
     def compare(
         self,
@@ -288,9 +297,36 @@ class Metrics:
 
         See ``metrics_core.compare.Comparison`` for the test and the decision rule.
         """
-        snapshot = self.registry.snapshot(names=QUERY_NAMES, match={names.MODEL_NAME: model_name})
+        snapshot, window = self._query_snapshot(window, {names.MODEL_NAME: model_name})
         return compare_versions(
             snapshot, model_name, baseline, candidate, window, alpha=alpha, min_samples=min_samples
+        )
+
+    def _query_snapshot(
+        self, window: Window, match: dict[str, str] | None
+    ) -> tuple[Snapshot, Window]:
+        snapshot = self.registry.snapshot(names=QUERY_NAMES, match=match)
+        if self.history_store is None:
+            return snapshot, window
+        return history_query(self.history_store, snapshot, window, self._started, match)
+
+    def history(
+        self,
+        model_name: str,
+        version: str,
+        since: Window,
+        until: float | None = None,
+        step: Window = 60.0,
+    ) -> list[VersionMetrics]:
+        """``VersionMetrics`` of one version per ``step`` over the ``since`` before ``until``.
+
+        ``until`` is a Unix time (default: now); steps are whole minutes. Memory answers
+        the last hour, the history store (when given) the rest: see docs/history.md.
+        """
+        match = {names.MODEL_NAME: model_name, names.VERSION: version}
+        snapshot = self.registry.snapshot(names=QUERY_NAMES, match=match)
+        return version_history(
+            self.history_store, snapshot, model_name, version, since, until, step
         )
 
     # -- self-metrics ----------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The queries of ``Metrics`` that read history: long windows and ``Metrics.history``.
+
+Kept apart from ``facade.py`` so that the facade only decides *whether* a query needs
+the store; ``metrics_core.history`` holds the stitching itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from metrics_core.history import (
+    HistorySource,
+    Rollup,
+    ceil_minute,
+    long_window,
+    needs_store,
+    step_snapshots,
+    stitched_snapshot,
+)
+from metrics_core.query import QUERY_NAMES, VersionMetrics, version_metrics
+from metrics_core.snapshot import Snapshot, Window, window_seconds
+
+
+def history_query(
+    source: HistorySource,
+    memory: Snapshot,
+    window: Window,
+    started: float,
+    match: Mapping[str, str] | None,
+) -> tuple[Snapshot, Window]:
+    """The snapshot and window that answer ``window`` ending at ``memory``'s time.
+
+    Memory alone when it holds the whole window (no longer than an hour, and not
+    reaching back before ``started``, when this process began recording); otherwise
+    ``memory`` stitched to ``source`` from the first whole minute of the window.
+    """
+    seconds = window_seconds(window)
+    now = memory.taken_at
+    if not needs_store(seconds, now, started):
+        return memory, window
+    start = ceil_minute(now - seconds)
+    stitched = stitched_snapshot(source, memory, start, names=QUERY_NAMES, match=match)
+    return stitched, long_window(now, start)
+
+
+def version_history(
+    source: HistorySource | None,
+    memory: Snapshot,
+    model_name: str,
+    version: str,
+    since: Window,
+    until: float | None,
+    step: Window,
+) -> list[VersionMetrics]:
+    """``VersionMetrics`` of one version for each ``step`` of the ``since`` before ``until``.
+
+    Steps start on whole minutes (the first at or after ``until - since``); the last
+    one ends at ``until`` and may be shorter. Without a source, memory answers alone
+    (the last hour).
+    """
+    seconds = window_seconds(since)
+    step_seconds = window_seconds(step)
+    now = memory.taken_at
+    end = now if until is None else float(until)
+    if end > now:
+        raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
+    start = ceil_minute(end - seconds)
+    match = {"model_name": model_name, "version": version}
+    if source is None:
+        stitched = stitched_snapshot(_NoHistory(), memory, start, match=match)
+    else:
+        stitched = stitched_snapshot(source, memory, start, names=QUERY_NAMES, match=match)
+    out: list[VersionMetrics] = []
+    for lo, snap in step_snapshots(stitched, start, end, step_seconds):
+        now = snap.taken_at
+        found = version_metrics(snap, model_name, version, long_window(now, lo), now)
+        out.append(found if found.window_start >= lo else attrs.evolve(found, window_start=lo))
+    return out
+
+
+class _NoHistory:
+    """A source with no rows: memory answers alone."""
+
+    writer = ""
+
+    def read(self, start: float, end: float, **_: object) -> list[Rollup]:
+        return []
