@@ -9,10 +9,12 @@ for it. Daemon threads never hold up interpreter exit.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import structlog
@@ -66,7 +68,7 @@ ErrorHook = Callable[[str, str], None]
 class _Slot:
     __slots__ = ("busy", "exporter", "name", "timeout")
 
-    def __init__(self, exporter: Exporter, name: str, timeout: float) -> None:
+    def __init__(self, exporter: Any, name: str, timeout: float) -> None:
         self.exporter = exporter
         self.name = name
         self.timeout = timeout
@@ -81,7 +83,7 @@ class ExportFanout:
         self._lock = threading.Lock()
         self._on_error = on_error
 
-    def add(self, exporter: Exporter, name: str, timeout: float) -> None:
+    def add(self, exporter: Any, name: str, timeout: float) -> None:
         """Add ``exporter`` under ``name``; its calls are cut off after ``timeout`` seconds."""
         if not timeout > 0:
             raise ValueError(f"'timeout' must be > 0 seconds: {timeout!r}")
@@ -104,7 +106,7 @@ class ExportFanout:
         return self._run(lambda exporter: exporter.close(), "close", deadline)
 
     def _run(
-        self, call: Callable[[Exporter], None], action: str, deadline: float | None
+        self, call: Callable[[Exporter], object], action: str, deadline: float | None
     ) -> list[ExportOutcome]:
         with self._lock:
             slots = list(self._slots)
@@ -144,11 +146,13 @@ class ExportFanout:
         return outcomes
 
     def _call(
-        self, slot: _Slot, call: Callable[[Exporter], None], result: list[ExportOutcome]
+        self, slot: _Slot, call: Callable[[Exporter], object], result: list[ExportOutcome]
     ) -> None:
         began = time.monotonic()
         try:
-            call(slot.exporter)
+            pending = call(slot.exporter)
+            if inspect.isawaitable(pending):  # an async exporter, from a sync export
+                asyncio.run(_wait(pending))
         except Exception as error:  # an exporter must never break the app
             result.append(ExportOutcome(slot.name, "error", time.monotonic() - began, repr(error)))
         else:
@@ -170,3 +174,7 @@ class ExportFanout:
             except Exception:
                 _log.exception("export_error_hook_failed", exporter=outcome.exporter)
         return outcome
+
+
+async def _wait(pending: Awaitable[object]) -> None:
+    await pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Any
 import structlog
 
 from metrics_core import names
+from metrics_core.async_export import AsyncExporter, run_async
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
 from metrics_core.compare import Comparison, compare_versions
@@ -101,7 +103,11 @@ class Metrics:
         return self
 
     def export_to(
-        self, exporter: Exporter, *, timeout: float | None = None, name: str | None = None
+        self,
+        exporter: Exporter | AsyncExporter,
+        *,
+        timeout: float | None = None,
+        name: str | None = None,
     ) -> Metrics:
         """Add ``exporter``; each of its calls is cut off after ``timeout`` seconds. Chainable.
 
@@ -216,6 +222,40 @@ class Metrics:
 
     def __enter__(self) -> Metrics:
         return self
+
+    async def aexport(self, *, deadline: float | None = None) -> list[ExportOutcome]:
+        """Export one snapshot without blocking the event loop (``export``'s async twin).
+
+        Async exporters are awaited on the running loop, sync ones run in threads; each
+        is cut off at its timeout and ``deadline`` (seconds from now) as in ``export``.
+        """
+        limit = None if deadline is None else time.monotonic() + deadline
+        snapshot = await asyncio.to_thread(self.snapshot)
+        return await run_async(self._fanout, "export", (snapshot,), "export", limit)
+
+    async def flush(self, *, deadline: float | None = None) -> list[ExportOutcome]:
+        """``aexport``, then each exporter's ``flush()`` where it has one (sync or async)."""
+        limit = None if deadline is None else time.monotonic() + deadline
+        outcomes = await self.aexport(deadline=deadline)
+        return outcomes + await run_async(self._fanout, "flush", (), "flush", limit)
+
+    async def aclose(self, deadline: float = 5.0) -> None:
+        """A last ``aexport`` on the running loop, then ``close`` in a thread."""
+        end = time.monotonic() + deadline
+        if not self._closed:
+            await self.aexport(deadline=deadline / 2)
+        await asyncio.to_thread(self.close, max(0.1, end - time.monotonic()))
+
+    async def __aenter__(self) -> Metrics:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def __exit__(
         self,
