@@ -20,6 +20,8 @@ from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from exporters._history_schema import META_TABLE, MIGRATIONS, pending_migrations
 from exporters._rollups import (
     completed_minutes,
@@ -34,6 +36,8 @@ from metrics_core.history import HOUR, MINUTE, Rollup
 from metrics_core.snapshot import Snapshot
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
+
+_log = structlog.get_logger("exporters.history")
 
 SETTLE = 2 * HOUR
 """An hour is downsampled once it ended this long ago: no catch-up write can touch it."""
@@ -130,6 +134,7 @@ class SqlHistoryStore:
                 yield cur
                 conn.commit()
             except BaseException:
+                self._series.clear()  # ids inserted by the rolled-back transaction are gone
                 try:
                     conn.rollback()
                 except Exception:
@@ -246,19 +251,22 @@ class SqlHistoryStore:
     def _downsample(self, cur: Any, now: float) -> None:
         cur.execute("SELECT MAX(hour) FROM im_rolled_hours")
         last = cur.fetchone()[0]
-        cur.execute(
-            self._sql("SELECT MIN(bucket) FROM im_rollups WHERE resolution = 60 AND bucket >= ?"),
-            (0 if last is None else int(last) + int(HOUR),),
-        )
-        first = cur.fetchone()[0]
-        if first is None:
-            return
-        hour = hour_of(float(first))
-        for _ in range(self.hours_per_export):
+        after = 0 if last is None else int(last) + int(HOUR)
+        for _ in range(self.hours_per_export):  # hours with rows only: gaps cost nothing
+            cur.execute(
+                self._sql(
+                    "SELECT MIN(bucket) FROM im_rollups WHERE resolution = 60 AND bucket >= ?"
+                ),
+                (after,),
+            )
+            first = cur.fetchone()[0]
+            if first is None:
+                return
+            hour = hour_of(float(first))
             if hour + HOUR + SETTLE > now:
                 return
             self._roll_hour(cur, hour)
-            hour += HOUR
+            after = int(hour + HOUR)
 
     def _roll_hour(self, cur: Any, hour: float) -> None:
         cur.execute(
@@ -304,7 +312,14 @@ class SqlHistoryStore:
             ("resolution = 3600 AND bucket < ?", hour_cut),
         ):
             cur.execute(self._sql(self._limit_delete(where)), (cut, self.prune_batch))
-        cur.execute(self._sql("DELETE FROM im_rolled_hours WHERE hour < ?"), (hour_cut,))
+        # A marker goes once its hour row and all its minute rows are gone.
+        cur.execute(
+            self._sql(
+                "DELETE FROM im_rolled_hours WHERE hour < ? AND hour + 3600 <= COALESCE("
+                "(SELECT MIN(bucket) FROM im_rollups WHERE resolution = 60), ?)"
+            ),
+            (hour_cut, hour_cut),
+        )
 
     def close(self) -> None:
         """Close the connection (a later export or read opens a new one)."""
@@ -366,7 +381,12 @@ class SqlHistoryStore:
             ):
                 continue
             name, tags, kind = info
-            out.append(Rollup(name, tags, kind, float(bucket), from_db(kind, tuple(stored))))
+            try:
+                value = from_db(kind, tuple(stored))
+            except ValueError as error:  # CodecError: skip the row, keep the rest
+                _log.warning("history_row_unreadable", series=name, bucket=bucket, error=str(error))
+                continue
+            out.append(Rollup(name, tags, kind, float(bucket), value))
         return out
 
     def _series_meta(
