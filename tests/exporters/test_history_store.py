@@ -7,6 +7,12 @@ Every test runs on both backends (``backend`` is parametrized); time comes from 
 from __future__ import annotations
 
 import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -310,3 +316,80 @@ def test_bad_options_name_the_field(tmp_path: Path) -> None:
             "m", "v", since=600, step=90
         )
     assert math.isfinite(T0)
+
+
+WORKER = Path(__file__).with_name("history_worker.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _target(store: SqlHistoryStore) -> tuple[str, str]:
+    if isinstance(store, SQLiteStore):
+        return "sqlite", store.path
+    assert isinstance(store, PostgresStore)
+    return "postgres", store.dsn
+
+
+def _worker(store: SqlHistoryStore, writer: str, minutes: int, series: int = 1) -> Any:
+    backend, target = _target(store)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), backend, target, writer, str(minutes), str(series)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+
+
+def test_two_processes_write_one_store_without_double_counting(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.schema_version()  # created before the writers race
+    workers = [_worker(store, f"worker-{n}", minutes=5, series=3) for n in range(2)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        assert out.splitlines()[-1] == "exported 4"
+    start = 1_700_000_040.0
+    reader = Metrics(bus=EventBus(), clock=ManualClock(start + 5 * 60 + 1), history=store)
+    found = reader.get_all_metrics(window=2 * HOUR)
+    assert {key: m.request_count for key, m in found.items()} == {
+        "bert:v0": 600,
+        "bert:v1": 600,
+        "bert:v2": 600,
+    }
+    with store._transaction() as cur:
+        cur.execute("SELECT COUNT(*), COUNT(DISTINCT writer) FROM im_rollups")
+        assert tuple(cur.fetchone()) == (2 * 5 * 3 * 2, 2)  # writers, minutes, versions, series
+    reader.close()
+
+
+def test_sigkill_mid_write_leaves_a_readable_store(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.schema_version()
+    worker = _worker(store, "doomed", minutes=0, series=40)
+    assert worker.stdout is not None
+    for line in worker.stdout:  # let it commit a few minutes, then kill it mid-stream
+        if line.startswith("exported 3"):
+            break
+    time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # Whole minutes only: every committed minute has all 40 versions' two series.
+    with store._transaction() as cur:
+        cur.execute("SELECT bucket, COUNT(*) FROM im_rollups GROUP BY bucket ORDER BY bucket")
+        per_minute = cur.fetchall()
+    assert len(per_minute) >= 4
+    assert {int(n) for _, n in per_minute} == {80}
+    assert [int(b) for b, _ in per_minute] == [
+        1_700_000_040 + 60 * k for k in range(len(per_minute))
+    ]
+    # And a new writer goes on writing into it.
+    clock = ManualClock(1_700_000_040.0 + 3 * HOUR)
+    metrics = _metrics(clock, make_store())
+    metrics.record_inference("bert", "v0", 10.0, success=True)
+    clock.advance(60)
+    assert metrics.export()[0].status == "ok"
+    metrics.close()
