@@ -9,6 +9,8 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
 - ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``;
 - ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
   ``/metrics/versions`` JSON at once and then every ``stream_interval`` seconds;
+- ``GET /metrics/history?since=24h&step=5m``: per-step ``VersionMetrics`` from memory and
+  the history store (``integrations._history_payloads``);
 - ``GET /dashboard``: the live dashboard page (``integrations.dashboard``).
 
 Other paths answer 404, other methods 405, a bad parameter 400 with a JSON body
@@ -29,6 +31,7 @@ from urllib.parse import parse_qsl
 import structlog
 
 from integrations._asgi import TEXT_TYPE, Receive, Scope, Send, drain_body, send_body, send_json
+from integrations._history_payloads import history_payload, history_request
 from integrations._payloads import (
     BadParameterError,
     comparison_payload,
@@ -96,6 +99,7 @@ class MetricsApp:
             "/metrics/versions": self._versions,
             "/metrics/compare": self._compare,
             "/metrics/stream": self._stream,
+            "/metrics/history": self._history,
             "/dashboard": self._dashboard_page,
         }
 
@@ -167,6 +171,10 @@ class MetricsApp:
             pass
         finally:
             disconnected.cancel()
+
+    async def _history(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
+        history_request(query)  # a bad parameter answers 400 before any work
+        await send_json(send, 200, await asyncio.to_thread(history_payload, self.metrics, query))
 
     async def _dashboard_page(self, _s: Scope, _r: Receive, send: Send, _: dict[str, str]) -> None:
         page = dashboard_html()  # read once per process

@@ -24,7 +24,7 @@ from metrics_core.events import (
 )
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
 from metrics_core.history import HistoryStore
-from metrics_core.history_query import history_query, version_history
+from metrics_core.history_query import all_versions_history, history_query, version_history
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.shutdown import ShutdownHook
@@ -368,6 +368,16 @@ class Metrics:
         return version_history(
             self.history_store, snapshot, model_name, version, since, until, step
         )
+
+    def all_history(
+        self, since: Window, until: float | None = None, step: Window = 60.0
+    ) -> list[tuple[float, dict[str, VersionMetrics]]]:
+        """``(step start, {"model:version": VersionMetrics})`` per ``step``, every version.
+
+        Like :meth:`history`, with one read of the store for all versions.
+        """
+        snapshot = self.registry.snapshot(names=QUERY_NAMES)
+        return all_versions_history(self.history_store, snapshot, since, until, step)
 
     # -- self-metrics ----------------------------------------------------------------------
 

@@ -19,7 +19,12 @@ from metrics_core.history import (
     step_snapshots,
     stitched_snapshot,
 )
-from metrics_core.query import QUERY_NAMES, VersionMetrics, version_metrics
+from metrics_core.query import (
+    QUERY_NAMES,
+    VersionMetrics,
+    all_version_metrics,
+    version_metrics,
+)
 from metrics_core.snapshot import Snapshot, Window, window_seconds
 
 
@@ -68,16 +73,41 @@ def version_history(
         raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
     start = ceil_minute(end - seconds)
     match = {"model_name": model_name, "version": version}
-    if source is None:
-        stitched = stitched_snapshot(_NoHistory(), memory, start, match=match)
-    else:
-        stitched = stitched_snapshot(source, memory, start, names=QUERY_NAMES, match=match)
+    stitched = stitched_snapshot(
+        source or _NoHistory(), memory, start, names=QUERY_NAMES, match=match
+    )
     out: list[VersionMetrics] = []
     for lo, snap in step_snapshots(stitched, start, end, step_seconds):
         now = snap.taken_at
         found = version_metrics(snap, model_name, version, long_window(now, lo), now)
         out.append(found if found.window_start >= lo else attrs.evolve(found, window_start=lo))
     return out
+
+
+def all_versions_history(
+    source: HistorySource | None,
+    memory: Snapshot,
+    since: Window,
+    until: float | None,
+    step: Window,
+) -> list[tuple[float, dict[str, VersionMetrics]]]:
+    """``(step start, get_all_metrics-like dict)`` per ``step`` (see ``version_history``).
+
+    One read of the store for every version; a version with no data in a step is
+    absent from that step's dict.
+    """
+    seconds = window_seconds(since)
+    step_seconds = window_seconds(step)
+    now = memory.taken_at
+    end = now if until is None else float(until)
+    if end > now:
+        raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
+    start = ceil_minute(end - seconds)
+    stitched = stitched_snapshot(source or _NoHistory(), memory, start, names=QUERY_NAMES)
+    return [
+        (lo, all_version_metrics(snap, long_window(snap.taken_at, lo), snap.taken_at))
+        for lo, snap in step_snapshots(stitched, start, end, step_seconds)
+    ]
 
 
 class _NoHistory:
