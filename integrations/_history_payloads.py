@@ -29,8 +29,14 @@ MAX_POINTS = 2000
 def parse_duration(query: Mapping[str, str], parameter: str, default: float) -> float:
     """Seconds of a duration parameter (``90s``, ``15m``, ``24h``, ``7d`` or seconds)."""
     text = query.get(parameter)
-    if text is None:
-        return default
+    return default if text is None else duration_seconds(text, parameter)
+
+
+def duration_seconds(text: str, parameter: str) -> float:
+    """Seconds of ``90s``, ``15m``, ``24h``, ``7d`` or plain seconds.
+
+    Anything else raises ``BadParameterError``, a ``ValueError`` naming ``parameter``.
+    """
     match = _DURATION.match(text)
     if match is None:
         raise BadParameterError(parameter, text, "must be a duration like 15m, 24h, 7d or seconds")

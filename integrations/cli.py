@@ -33,6 +33,7 @@ from collectors import (
 from exporters import LogExporter
 from integrations._terminal import LiveView, render_progress, render_table, render_totals
 from integrations.asgi import metrics_app
+from integrations.report import run_report
 from integrations.server import serve_app
 from integrations.workload import DEFAULT_PROFILES, SyntheticWorkload, canary_pairs
 from metrics_core import EventBus, Metrics, names
@@ -382,9 +383,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench = commands.add_parser("bench", help="run the benchmarks (source checkout only)")
     bench.add_argument("--quick", action="store_true", help="scaled-down sizes")
+    report = commands.add_parser("report", help="a per-version table from a history store")
+    report.add_argument(
+        "--db", required=True, help="a SQLite file, or a postgresql:// URL (needs [postgres])"
+    )
+    report.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d (24h)")
+    report.add_argument("--until", type=float, default=None, help="the end, a Unix time (now)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         return run_bench(quick=args.quick)
+    if args.command == "report":
+        return run_report(args.db, args.since, args.until)
     return run_demo(
         duration=args.duration,
         port=args.port,
