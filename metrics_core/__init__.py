@@ -1,10 +1,12 @@
 """inference-metrics core: events, bus, values, registries, snapshots, queries, the facade."""
 
+from metrics_core.async_export import AsyncExporter
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.clock import ManualClock
 from metrics_core.compare import Comparison
 from metrics_core.exporting import Exporter, ExportOutcome, PullExporter, SnapshotSource
 from metrics_core.facade import Metrics
+from metrics_core.history import HistorySource, HistoryStore, Rollup
 from metrics_core.query import VersionMetrics
 from metrics_core.registry import AggregatingRegistry, RawRegistry, Registry
 from metrics_core.snapshot import (
@@ -20,6 +22,7 @@ from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
 
 __all__ = [
     "AggregatingRegistry",
+    "AsyncExporter",
     "Comparison",
     "Counter",
     "CounterSeries",
@@ -30,12 +33,15 @@ __all__ = [
     "Gauge",
     "GaugeSeries",
     "Histogram",
+    "HistorySource",
+    "HistoryStore",
     "ManualClock",
     "MetricKind",
     "Metrics",
     "PullExporter",
     "RawRegistry",
     "Registry",
+    "Rollup",
     "Snapshot",
     "SnapshotSource",
     "Tags",
