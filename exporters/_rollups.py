@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from metrics_core.codec import decode_bucket_data, encode_bucket_data
-from metrics_core.history import HOUR, Rollup, floor_minute, minute_values
+from metrics_core.history import HOUR, MINUTE, Rollup, floor_minute, minute_values
 from metrics_core.sketch import BucketData, merge_all
 from metrics_core.snapshot import GaugeSeries, Snapshot
 from metrics_core.tags import Tags
@@ -21,14 +21,17 @@ DbRow = tuple[int | None, float, float | None, float | None, bytes | None]
 """``(count, total, minimum, maximum, sketch)`` as stored."""
 
 
-def completed_minutes(snapshot: Snapshot, after: float | None) -> tuple[list[Rollup], float]:
+def completed_minutes(
+    snapshot: Snapshot, after: float | None, *, final: bool = False
+) -> tuple[list[Rollup], float]:
     """Rows of the minutes that ended by ``snapshot.taken_at``, from ``after`` on.
 
     Returns the rows and the start of the minute in progress (the next ``after``).
     Without ``after``, every completed minute memory holds (the last hour). Empty
-    minutes give no row; gauges are not rolled up.
+    minutes give no row; gauges are not rolled up. ``final`` (the process is closing)
+    includes the minute in progress as far as it went.
     """
-    until = floor_minute(snapshot.taken_at)
+    until = floor_minute(snapshot.taken_at) + (MINUTE if final else 0.0)
     since = until - MAX_WINDOW if after is None else max(after, until - MAX_WINDOW)
     rows: list[Rollup] = []
     for series in snapshot.series:

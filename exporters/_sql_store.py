@@ -91,6 +91,7 @@ class SqlHistoryStore:
         self._conn: Any = None
         self._series: dict[tuple[str, str], int] = {}
         self._written_until: float | None = None
+        self._last_snapshot: Snapshot | None = None
 
     @property
     def writer(self) -> str:
@@ -218,6 +219,7 @@ class SqlHistoryStore:
     def export(self, snapshot: Snapshot) -> None:
         """Write the minutes completed since the last write, downsample, prune."""
         with self._lock:
+            self._last_snapshot = snapshot
             rows, until = completed_minutes(snapshot, self._written_until)
             now = snapshot.taken_at
             with self._transaction() as cur:
@@ -322,9 +324,20 @@ class SqlHistoryStore:
         )
 
     def close(self) -> None:
-        """Close the connection (a later export or read opens a new one)."""
+        """Write the minute in progress of the last export (the process is ending), close.
+
+        A later export or read opens a new connection.
+        """
         with self._lock:
-            self._discard()
+            last, self._last_snapshot = self._last_snapshot, None
+            try:
+                if last is not None:
+                    rows, until = completed_minutes(last, self._written_until, final=True)
+                    with self._transaction() as cur:
+                        self._insert(cur, rows, MINUTE)
+                    self._written_until = until  # never the rest of that minute: no double
+            finally:
+                self._discard()
 
     # -- reading --------------------------------------------------------------------------
 

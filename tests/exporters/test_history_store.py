@@ -114,6 +114,20 @@ def test_one_row_per_series_and_minute_exact(make_store: StoreFactory) -> None:
     metrics.close()
 
 
+def test_close_writes_the_minute_in_progress(make_store: StoreFactory) -> None:
+    clock = ManualClock(T0)
+    store = make_store()
+    metrics = _metrics(clock, store)
+    for second in (5, 50, 65, 70):
+        clock.set(T0 + second)
+        metrics.record_inference("bert", "v1", 10.0, success=True)
+    clock.set(T0 + 80)
+    metrics.close()  # its last export writes minute 0; closing the store, minute 1 so far
+    rows = _rows(store)
+    assert rows[(names.REQUESTS_TOTAL, None, T0)] == 2.0
+    assert rows[(names.REQUESTS_TOTAL, None, T0 + 60)] == 2.0
+
+
 def test_a_24h_p99_from_the_store_is_the_p99_of_one_sketch(make_store: StoreFactory) -> None:
     clock = ManualClock(T0)
     metrics = _metrics(clock, make_store())
