@@ -46,6 +46,7 @@ def test_stitched_counts_equal_the_events_in_the_window(
             metrics.close()
             metrics = Metrics(bus=EventBus(), clock=clock, history=SQLiteStore(path))
         found = metrics.get_metrics("m", "v", window=window)
+        start: float
         if window > 3600 or restart:  # answered on whole minutes
             start = math.ceil((now - window) / 60) * 60
         else:  # memory alone, as without a store
