@@ -128,9 +128,9 @@ def series_from_pieces(
     sketches = [(start, v) for start, v in pieces if isinstance(v, BucketData)]
     if len(sketches) == 61:
         sketches.insert(0, (first_seen, EMPTY))
-    merged = merge_all(v for _, v in sketches)
+    parts = tuple(v for _, v in sketches)  # merged only if ``all_time`` is read
     return DistributionSeries(
-        kind, name, tags, (merged,), (), (), now, _piece_view(sketches, first_seen)
+        kind, name, tags, parts, (), (), now, _piece_view(sketches, first_seen)
     )
 
 
