@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from metrics_core import names
+from metrics_core._validation import check_seconds, shown
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
 from metrics_core.compare import Comparison, compare_versions
@@ -56,8 +57,7 @@ class Metrics:
     ) -> None:
         if registry is not None and clock is not None and registry.clock is not clock:
             raise ValueError("pass 'clock' to the registry you give, not to Metrics")
-        if not export_timeout > 0:
-            raise ValueError(f"'export_timeout' must be > 0 seconds: {export_timeout!r}")
+        export_timeout = check_seconds(export_timeout, "export_timeout")
         self.bus: EventBus = bus if bus is not None else default_bus()
         self.registry: Registry = (
             registry if registry is not None else AggregatingRegistry(clock=clock)
@@ -123,7 +123,7 @@ class Metrics:
         Concurrent calls run one after the other. Failures are logged and counted,
         never raised.
         """
-        limit = None if deadline is None else time.monotonic() + deadline
+        limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
         with self._export_lock:
             return self._fanout.export(self.snapshot(), limit)
 
@@ -134,8 +134,7 @@ class Metrics:
         then counts as a ``timeout`` and is skipped as ``busy`` until it returns, so a
         hung or slow exporter never holds the others back.
         """
-        if not interval > 0:
-            raise ValueError(f"'interval' must be > 0 seconds: {interval!r}")
+        interval = check_seconds(interval, "interval")
         self.stop_auto_export()
         stop = threading.Event()
 
@@ -166,8 +165,7 @@ class Metrics:
 
     def export_on_shutdown(self, deadline: float = 5.0) -> Metrics:
         """Export and close once more at interpreter exit and on SIGTERM, within ``deadline``."""
-        if not deadline > 0:
-            raise ValueError(f"'deadline' must be > 0 seconds: {deadline!r}")
+        deadline = check_seconds(deadline, "deadline")
         if self._shutdown is not None:
             self._shutdown.uninstall()
         self._shutdown = ShutdownHook(lambda: self.close(deadline=deadline), wait=deadline + 0.5)
@@ -179,6 +177,7 @@ class Metrics:
 
         Returns within about ``deadline`` seconds whatever the exporters do.
         """
+        deadline = check_seconds(deadline, "deadline")
         if self._closed:
             return
         self._closed = True
@@ -228,6 +227,8 @@ class Metrics:
     ) -> None:
         """Emit ``InferenceCompleted``, or ``InferenceFailed`` (``error_type`` or "unknown")."""
         event: Event
+        if success.__class__ is not bool:
+            raise ValueError(f"'success' must be a bool: {shown(success)}")
         if success:
             if error_type is not None:
                 raise ValueError(f"'error_type' must be None when success is True: {error_type!r}")

@@ -15,7 +15,13 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from metrics_core._validation import check_finite, check_metric_name, check_non_negative
+from metrics_core._validation import (
+    check_finite,
+    check_int,
+    check_metric_name,
+    check_non_negative,
+    check_seconds,
+)
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
@@ -99,10 +105,9 @@ class AggregatingRegistry:
         series_ttl: float | None = 3_600.0,
         buckets: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        if max_series_per_metric < 1:
-            raise ValueError(f"'max_series_per_metric' must be >= 1: {max_series_per_metric!r}")
-        if series_ttl is not None and not series_ttl > 0:
-            raise ValueError(f"'series_ttl' must be > 0 or None: {series_ttl!r}")
+        check_int(max_series_per_metric, "max_series_per_metric", 1)
+        if series_ttl is not None:
+            series_ttl = check_seconds(series_ttl, "series_ttl")
         self.clock: Clock = clock or system_clock
         self.max_series_per_metric = max_series_per_metric
         self.series_ttl = series_ttl
@@ -174,7 +179,7 @@ class AggregatingRegistry:
         Returns the series for an ``Instrument`` to cache, or ``None`` when the value
         was folded into the overflow series (which must be counted every time).
         """
-        _VALIDATE[kind](value)
+        value = _VALIDATE[kind](value)
         while True:
             with self._lock:
                 series, folded = self._resolve(kind, name, tags)
@@ -300,16 +305,16 @@ def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series
     )
 
 
-def _validate_timer(value: float) -> None:
-    check_non_negative(value, "duration_ms")
+def _validate_timer(value: float) -> float:
+    return check_non_negative(value, "duration_ms")
 
 
-def _validate_counter(value: float) -> None:
-    check_non_negative(value, "increment")
+def _validate_counter(value: float) -> float:
+    return check_non_negative(value, "increment")
 
 
-def _validate_value(value: float) -> None:
-    check_finite(value, "value")
+def _validate_value(value: float) -> float:
+    return check_finite(value, "value")
 
 
 _VALIDATE = {
