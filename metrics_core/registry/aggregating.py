@@ -4,7 +4,8 @@ Counters keep a total, gauges the last value, histograms and timers count, sum,
 min, max, explicit bucket counts and per-slot exponential sketches (see
 ``metrics_core.windows``). Memory stays bounded: slots roll off, idle series
 expire after ``series_ttl``, and past ``max_series_per_metric`` new tag sets of
-a metric fold into one ``overflow="true"`` series, counted in
+a metric fold into ``overflow="true"`` series that keep ``model_name`` and
+``version`` within a budget (see ``_overflow``), counted in
 ``metrics_cardinality_overflow_total{metric}``.
 """
 
@@ -25,6 +26,7 @@ from metrics_core._validation import (
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
+from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
 from metrics_core.snapshot import (
     CounterSeries,
     DistributionSeries,
@@ -48,8 +50,6 @@ DEFAULT_HISTOGRAM_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 """Explicit bucket bounds for histograms (token counts, batch sizes, ...)."""
 
-OVERFLOW_TAGS = Tags({"overflow": "true"})
-"""The tags of the series that folds a metric's excess tag sets."""
 
 _INF = math.inf
 _NONE: dict[Tags, LiveSeries] = {}
@@ -125,6 +125,7 @@ class AggregatingRegistry:
         }
         self._kinds: dict[str, MetricKind] = {}
         self._next_sweep = -_INF
+        self._folding = Folding(max_series_per_metric)
 
     # -- recording ------------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class AggregatingRegistry:
         folded = len(family) >= self.max_series_per_metric and tags != OVERFLOW_TAGS
         if folded:
             self._count_overflow(name, now)
-            tags = OVERFLOW_TAGS
+            tags = self._folding.target(name, tags, family)
             series = family.get(tags)
             if series is not None:
                 return series, True
@@ -241,8 +242,11 @@ class AggregatingRegistry:
         for by_name in (self._counters, self._histograms, self._timers):
             for name in list(by_name):
                 family = by_name[name]
-                for tags in [t for t, s in family.items() if s.active_until() < horizon]:
+                expired = [t for t, s in family.items() if s.active_until() < horizon]
+                for tags in expired:
                     family.pop(tags).expired = True
+                if expired:
+                    self._folding.recount(name, family)
                 if not family:
                     del by_name[name]
                     self._kinds.pop(name, None)
@@ -285,6 +289,7 @@ class AggregatingRegistry:
                         series.expired = True
                 by_name.clear()
             self._kinds.clear()
+            self._folding.clear()
 
 
 def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
