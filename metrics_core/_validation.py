@@ -36,7 +36,9 @@ def check_metric_name(name: object, field: str = "name") -> str:
 def check_tag_key(key: object) -> str:
     """Return ``key`` if it is a valid tag key (a possibly dotted identifier)."""
     if not isinstance(key, str) or _TAG_KEY.match(key) is None:
-        raise ValueError(f"tag key must be an identifier, optionally dotted: {key!r}")
+        raise ValueError(f"tag key must be an identifier, optionally dotted: {shown(key)}")
+    if key.startswith("__"):
+        raise ValueError(f"tag key must not start with '__' (reserved by Prometheus): {key!r}")
     return key
 
 

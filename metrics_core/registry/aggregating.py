@@ -26,6 +26,7 @@ from metrics_core._validation import (
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
+from metrics_core.registry._names import KeyGuard
 from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
 from metrics_core.snapshot import (
     CounterSeries,
@@ -126,6 +127,7 @@ class AggregatingRegistry:
         self._kinds: dict[str, MetricKind] = {}
         self._next_sweep = -_INF
         self._folding = Folding(max_series_per_metric)
+        self._keys = KeyGuard()
 
     # -- recording ------------------------------------------------------------------
 
@@ -208,6 +210,8 @@ class AggregatingRegistry:
             series = family.get(tags)
             if series is not None:
                 return series, True
+        else:
+            self._keys.admit(kind, name, tags)
         series = family[tags] = self._new_series(kind, name, now)
         return series, folded
 
@@ -250,6 +254,7 @@ class AggregatingRegistry:
                 if not family:
                     del by_name[name]
                     self._kinds.pop(name, None)
+                    self._keys.forget(name)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -290,6 +295,7 @@ class AggregatingRegistry:
                 by_name.clear()
             self._kinds.clear()
             self._folding.clear()
+            self._keys.clear()
 
 
 def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
