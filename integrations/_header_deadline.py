@@ -18,7 +18,7 @@ from typing import Any
 def with_header_deadline(base: type[Any], timeout: float) -> type[asyncio.Protocol]:
     """A subclass of uvicorn's protocol ``base`` that closes connections slow to send headers."""
 
-    class HeaderDeadlineProtocol(base):  # type: ignore[misc,valid-type]
+    class HeaderDeadlineProtocol(base):  # type: ignore[misc]
         _deadline: asyncio.TimerHandle | None = None
         _armed_for: object = None
 
