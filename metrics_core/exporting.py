@@ -149,7 +149,7 @@ class ExportFanout:
         began = time.monotonic()
         try:
             call(slot.exporter)
-        except Exception as error:  # an exporter must never break the app
+        except BaseException as error:
             result.append(ExportOutcome(slot.name, "error", time.monotonic() - began, repr(error)))
         else:
             result.append(ExportOutcome(slot.name, "ok", time.monotonic() - began))

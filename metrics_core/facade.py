@@ -29,6 +29,7 @@ from metrics_core.snapshot import Snapshot, Window
 from metrics_core.tags import Tags
 
 _log = structlog.get_logger("metrics_core.facade")
+_LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
 
 
 class Metrics:
@@ -141,13 +142,15 @@ class Metrics:
         def loop() -> None:
             next_run = time.monotonic() + interval
             while not stop.wait(max(0.0, next_run - time.monotonic())):
+                next_run += interval
                 try:
-                    self.export(deadline=interval)
+                    # Wait for the exporters until the next tick at most: a slow one is
+                    # then skipped as busy, and the others keep their rate.
+                    self.export(deadline=max(next_run - time.monotonic(), _LEAST_WAIT))
                 except Exception:  # a broken snapshot must not end the loop
                     _log.exception("auto_export_failed")
-                next_run += interval
                 now = time.monotonic()
-                if next_run < now:  # an export took longer than the interval: skip ticks
+                if next_run + interval <= now:  # a whole tick was missed: skip, keep the phase
                     next_run = now + interval - (now - next_run) % interval
 
         self._auto_stop = stop
@@ -195,7 +198,9 @@ class Metrics:
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
         try:
-            self._fanout.export(self.snapshot(), end)
+            # Half of what is left for the last export: a hung exporter cannot take the
+            # closing time of the others.
+            self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
             self._fanout.close(end)
         finally:
             if locked:
