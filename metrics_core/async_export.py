@@ -91,7 +91,7 @@ async def _timed(slot: _Slot, pending: Awaitable[object]) -> ExportOutcome:
     began = time.monotonic()
     try:
         await pending
-    except Exception as error:  # an exporter must never break the app
+    except (Exception, SystemExit) as error:  # an exporter must never break the app
         return ExportOutcome(slot.name, "error", time.monotonic() - began, repr(error))
     return ExportOutcome(slot.name, "ok", time.monotonic() - began)
 

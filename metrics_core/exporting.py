@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 import structlog
 
+from metrics_core._validation import check_seconds
 from metrics_core.snapshot import Snapshot
 
 _log = structlog.get_logger("metrics_core.exporting")
@@ -85,8 +86,7 @@ class ExportFanout:
 
     def add(self, exporter: Any, name: str, timeout: float) -> None:
         """Add ``exporter`` under ``name``; its calls are cut off after ``timeout`` seconds."""
-        if not timeout > 0:
-            raise ValueError(f"'timeout' must be > 0 seconds: {timeout!r}")
+        timeout = check_seconds(timeout, "timeout")
         with self._lock:
             if any(slot.name == name for slot in self._slots):
                 raise ValueError(f"an exporter named {name!r} is already added")
@@ -153,7 +153,7 @@ class ExportFanout:
             pending = call(slot.exporter)
             if inspect.isawaitable(pending):  # an async exporter, from a sync export
                 asyncio.run(_wait(pending))
-        except Exception as error:  # an exporter must never break the app
+        except BaseException as error:
             result.append(ExportOutcome(slot.name, "error", time.monotonic() - began, repr(error)))
         else:
             result.append(ExportOutcome(slot.name, "ok", time.monotonic() - began))
