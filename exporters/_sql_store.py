@@ -6,7 +6,7 @@ so tests drive it with a ``ManualClock``. Each export, in one transaction: the m
 completed since the last successful write (all that memory holds after a failure, so a
 database that was down catches up); hours that can no longer change rolled into
 3600 s rows (a bounded number per export); rows past retention deleted in bounded
-batches. Rows are keyed by writer, so a retried minute is ignored, never added twice.
+batches. Rows are keyed by writer, so a retried minute replaces its row, never adds to it.
 """
 
 from __future__ import annotations
@@ -241,11 +241,15 @@ class SqlHistoryStore:
             )
             for row in rows
         ]
+        # A later snapshot of one writer's minute holds all of an earlier one (a retry, or
+        # the whole minute after the part written at a close): the newer row replaces it.
         cur.executemany(
             self._sql(
                 "INSERT INTO im_rollups (resolution, bucket, series_id, writer, count, total,"
                 " minimum, maximum, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING"
+                " ON CONFLICT (resolution, bucket, series_id, writer) DO UPDATE SET"
+                " count = excluded.count, total = excluded.total, minimum = excluded.minimum,"
+                " maximum = excluded.maximum, sketch = excluded.sketch"
             ),
             values,
         )
@@ -332,10 +336,9 @@ class SqlHistoryStore:
             last, self._last_snapshot = self._last_snapshot, None
             try:
                 if last is not None:
-                    rows, until = completed_minutes(last, self._written_until, final=True)
+                    rows, _ = completed_minutes(last, self._written_until, final=True)
                     with self._transaction() as cur:
                         self._insert(cur, rows, MINUTE)
-                    self._written_until = until  # never the rest of that minute: no double
             finally:
                 self._discard()
 

@@ -407,3 +407,40 @@ def test_sigkill_mid_write_leaves_a_readable_store(make_store: StoreFactory) -> 
     clock.advance(60)
     assert metrics.export()[0].status == "ok"
     metrics.close()
+
+
+def test_a_full_or_unreachable_database_fails_the_export_then_catches_up(
+    make_store: StoreFactory, free_port: Callable[[], int]
+) -> None:
+    clock = ManualClock(T0)
+    store = make_store(timeout=1.0)
+    metrics = _metrics(clock, store)
+    metrics.record_inference("bert", "v1", 10.0, success=True)
+    clock.set(T0 + 61)
+    assert metrics.export()[0].status == "ok"  # creates the schema and minute 0
+    if isinstance(store, SQLiteStore):  # full: no page may be added to the file
+        pages = store._conn._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn._conn.execute(f"PRAGMA max_page_count = {pages}")
+    else:  # down: the server refuses connections
+        good_dsn = store.dsn
+        store.dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+        store.close()
+    with capture_logs():
+        for minute in range(1, 6):
+            for k in range(40):  # recording goes on meanwhile, 40 versions: new pages needed
+                clock.set(T0 + minute * 60 + k)
+                metrics.record_inference("bert", f"v{k}", 10.0 + k, success=True)
+            clock.set(T0 + (minute + 1) * 60 + 1)
+            assert metrics.export()[0].status == "error"
+    if isinstance(store, SQLiteStore):
+        store._conn._conn.execute("PRAGMA max_page_count = 1073741823")
+    else:
+        store.dsn = good_dsn
+    assert metrics.export()[0].status == "ok"
+    per_minute: dict[float, float] = {}
+    for row in store.read(T0, T0 + HOUR, names=[names.REQUESTS_TOTAL]):
+        per_minute[row.start] = per_minute.get(row.start, 0.0) + float(row.value)  # type: ignore[arg-type]
+    assert per_minute == {T0: 1.0, **{T0 + m * 60: 40.0 for m in range(1, 6)}}
+    found = metrics.get_all_metrics(window=2 * HOUR)
+    assert sum(m.request_count for m in found.values()) == 201
+    metrics.close()
