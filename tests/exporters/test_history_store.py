@@ -422,6 +422,7 @@ def test_a_full_or_unreachable_database_fails_the_export_then_catches_up(
         pages = store._conn._conn.execute("PRAGMA page_count").fetchone()[0]
         store._conn._conn.execute(f"PRAGMA max_page_count = {pages}")
     else:  # down: the server refuses connections
+        assert isinstance(store, PostgresStore)
         good_dsn = store.dsn
         store.dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
         store.close()
@@ -435,6 +436,7 @@ def test_a_full_or_unreachable_database_fails_the_export_then_catches_up(
     if isinstance(store, SQLiteStore):
         store._conn._conn.execute("PRAGMA max_page_count = 1073741823")
     else:
+        assert isinstance(store, PostgresStore)
         store.dsn = good_dsn
     assert metrics.export()[0].status == "ok"
     per_minute: dict[float, float] = {}
