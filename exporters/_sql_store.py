@@ -39,6 +39,16 @@ from metrics_core.values import MetricKind
 
 _log = structlog.get_logger("exporters.history")
 
+_INSERT = (
+    "INSERT INTO im_rollups (resolution, bucket, series_id, writer, count, total, minimum,"
+    " maximum, sketch)"
+)
+_REPLACE = (
+    " ON CONFLICT (resolution, bucket, series_id, writer) DO UPDATE SET count = excluded.count,"
+    " total = excluded.total, minimum = excluded.minimum, maximum = excluded.maximum,"
+    " sketch = excluded.sketch"
+)
+
 SETTLE = 2 * HOUR
 """An hour is downsampled once it ended this long ago: no catch-up write can touch it."""
 
@@ -111,6 +121,12 @@ class SqlHistoryStore:
 
     def _limit_delete(self, table_filter: str) -> str:
         raise NotImplementedError
+
+    def _write_rows(self, cur: Any, values: list[tuple[Any, ...]], on_conflict: str) -> None:
+        """Insert rollup rows (all columns, in table order) with ``on_conflict``."""
+        cur.executemany(
+            self._sql(_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" + on_conflict), values
+        )
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -243,16 +259,7 @@ class SqlHistoryStore:
         ]
         # A later snapshot of one writer's minute holds all of an earlier one (a retry, or
         # the whole minute after the part written at a close): the newer row replaces it.
-        cur.executemany(
-            self._sql(
-                "INSERT INTO im_rollups (resolution, bucket, series_id, writer, count, total,"
-                " minimum, maximum, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (resolution, bucket, series_id, writer) DO UPDATE SET"
-                " count = excluded.count, total = excluded.total, minimum = excluded.minimum,"
-                " maximum = excluded.maximum, sketch = excluded.sketch"
-            ),
-            values,
-        )
+        self._write_rows(cur, values, _REPLACE)
 
     def _downsample(self, cur: Any, now: float) -> None:
         cur.execute("SELECT MAX(hour) FROM im_rolled_hours")
@@ -293,14 +300,7 @@ class SqlHistoryStore:
             for (series_id, writer), (kind, found) in grouped.items()
         ]
         if values:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO im_rollups (resolution, bucket, series_id, writer, count,"
-                    " total, minimum, maximum, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT DO NOTHING"
-                ),
-                values,
-            )
+            self._write_rows(cur, values, " ON CONFLICT DO NOTHING")
         cur.execute(
             self._sql("INSERT INTO im_rolled_hours (hour) VALUES (?) ON CONFLICT DO NOTHING"),
             (int(hour),),
