@@ -446,3 +446,34 @@ def test_a_full_or_unreachable_database_fails_the_export_then_catches_up(
     found = metrics.get_all_metrics(window=2 * HOUR)
     assert sum(m.request_count for m in found.values()) == 201
     metrics.close()
+
+
+def test_compare_over_a_long_window_reads_the_store(make_store: StoreFactory) -> None:
+    clock = ManualClock(T0)
+    metrics = _metrics(clock, make_store())
+    for minute in range(180):
+        for k in range(4):
+            clock.set(T0 + minute * 60 + k)
+            metrics.record_inference("bert", "v1", 20.0 + k, success=True)
+            metrics.record_inference("bert", "v2", 40.0 + k, success=True)
+        if minute % 30 == 29:
+            metrics.export()
+    clock.set(T0 + 3 * HOUR)  # the window starts on the first whole minute: T0
+    metrics.close()
+    later = _metrics(clock, make_store())
+    result = later.compare("bert", "v1", "v2", window=3 * HOUR)
+    assert (result.baseline.request_count, result.candidate.request_count) == (720, 720)
+    assert (result.latency_test.n_baseline, result.latency_test.n_candidate) == (720, 720)
+    assert result.verdict.value == "worse"
+    assert result.p50_latency_delta_ms == pytest.approx(20.0, rel=0.02)
+    later.close()
+
+
+def test_migrations_apply_in_order_and_refuse_newer() -> None:
+    from exporters._history_schema import pending_migrations
+
+    assert pending_migrations(0) == list(range(1, SCHEMA_VERSION + 1))
+    assert pending_migrations(SCHEMA_VERSION) == []
+    assert pending_migrations(1, target=3) == [2, 3]
+    with pytest.raises(SchemaError, match="version 4 is newer than this library's 3"):
+        pending_migrations(4, target=3)
