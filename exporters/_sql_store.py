@@ -313,11 +313,23 @@ class SqlHistoryStore:
         # Minute rows go only once their hour is downsampled.
         minute_cut = min(int(now - self.minute_retention), rolled_until)
         hour_cut = int(now - self.hour_retention)
+        deleted = 0
         for where, cut in (
             ("resolution = 60 AND bucket < ?", minute_cut),
             ("resolution = 3600 AND bucket < ?", hour_cut),
         ):
             cur.execute(self._sql(self._limit_delete(where)), (cut, self.prune_batch))
+            deleted += max(cur.rowcount, 0)
+        if deleted:  # series left without rows go too (the table stays bounded)
+            cur.execute(
+                self._sql(
+                    "DELETE FROM im_series WHERE id IN (SELECT s.id FROM im_series s WHERE NOT"
+                    " EXISTS (SELECT 1 FROM im_rollups r WHERE r.series_id = s.id) LIMIT ?)"
+                ),
+                (self.prune_batch,),
+            )
+            if cur.rowcount:
+                self._series.clear()
         # A marker goes once its hour row and all its minute rows are gone.
         cur.execute(
             self._sql(

@@ -234,6 +234,9 @@ def test_downsampling_and_retention_boundaries(make_store: StoreFactory) -> None
     clock.set(hour0 + 8 * HOUR + 1)
     metrics.export()
     assert resolutions() == {}
+    with store._transaction() as cur:  # the series went with their last rows
+        cur.execute("SELECT COUNT(*) FROM im_series")
+        assert cur.fetchone()[0] == 0
     metrics.close()
     later.close()
 
