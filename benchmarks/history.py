@@ -8,7 +8,8 @@ on an (empty) PostgreSQL database as well. Measured in one run:
    per version and second recorded through ``InferenceCollector``), rows per second;
 2. **bulk fill**: the 7 days of minute rows (a request counter and a latency sketch per
    version and minute) inserted through the store's own insert, rows per second, then
-   downsampled into hour rows (the exports that do it, timed);
+   downsampled into hour rows (the exports that do it, timed); the stores get a 600 s
+   timeout here, as one day of rows is one statement;
 3. **query**: a fresh process's ``get_metrics(window=7d)`` for one version and
    ``get_all_metrics(window=7d)`` for all, from the store alone (hour rows for the whole
    hours, minute rows at the edges); each p99 is checked against the exact merge of
@@ -138,9 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     versions, days = (10, 1) if args.quick else (100, 7)
     with tempfile.TemporaryDirectory() as folder:
-        lines = run(SQLiteStore(Path(folder) / "history.db"), "SQLite", versions, days)
+        lines = run(SQLiteStore(Path(folder) / "history.db", timeout=600), "SQLite", versions, days)
     if args.postgres:
-        lines += run(PostgresStore(args.postgres), "PostgreSQL", versions, days)
+        lines += run(PostgresStore(args.postgres, timeout=600), "PostgreSQL", versions, days)
     print("\n".join(lines))
     return 0
 
