@@ -80,9 +80,10 @@ def history_payload(metrics: Metrics, query: Mapping[str, str]) -> dict[str, Any
     try:
         if model is not None and version is not None:
             points = metrics.history(model, version, since, until, step)
-            versions[f"{model}:{version}"] = [
-                {"t": p.window_start, **version_payload(p)} for p in points
-            ]
+            if points:  # the key as get_all_metrics writes it (":" escaped)
+                versions[points[0].key] = [
+                    {"t": p.window_start, **version_payload(p)} for p in points
+                ]
         else:
             for start, found in metrics.all_history(since, until, step):
                 for key, point in found.items():
