@@ -18,6 +18,7 @@ from typing import Any
 
 from integrations._payloads import BadParameterError, version_payload
 from metrics_core.facade import Metrics
+from metrics_core.history import ceil_minute
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -81,8 +82,9 @@ def history_payload(metrics: Metrics, query: Mapping[str, str]) -> dict[str, Any
         if model is not None and version is not None:
             points = metrics.history(model, version, since, until, step)
             if points:  # the key as get_all_metrics writes it (":" escaped)
+                first = ceil_minute(points[-1].window_end - since)  # as Metrics.history steps
                 versions[points[0].key] = [
-                    {"t": p.window_start, **version_payload(p)} for p in points
+                    {"t": first + n * step, **version_payload(p)} for n, p in enumerate(points)
                 ]
         else:
             for start, found in metrics.all_history(since, until, step):
