@@ -531,3 +531,22 @@ def test_charts_have_history_on_first_paint_and_follow_the_range(
         }
         assert page.problems == []
     metrics.close()
+
+
+def test_long_ranges_keep_one_live_point_per_sixth_of_a_step(
+    metrics: Metrics, visit: Callable[[str], Visit]
+) -> None:
+    emit_from_thread(metrics.bus, (("fraud-detector", "v1", 5, 0, 12.0),))
+    with serve_app(metrics_app(metrics, stream_interval=STREAM_INTERVAL)) as server:
+        page = visit(server.url + "/dashboard?range=86400")
+        page.page.wait_for_function(BACKFILLED)
+        page.page.wait_for_function("() => window.__dashboard.messages >= 6")
+        # One backfilled 5-minute step, then one live point that each message replaces.
+        assert page.page.evaluate("() => window.__dashboard.points['fraud-detector:v1']") == 2
+        page.page.click("#range [data-seconds='900']")
+        page.page.wait_for_function(BACKFILLED)
+        seen = page.page.evaluate("() => window.__dashboard.messages")
+        page.page.wait_for_function(f"() => window.__dashboard.messages >= {seen + 4}")
+        # Fifteen minutes: every message adds a point.
+        assert page.page.evaluate("() => window.__dashboard.points['fraud-detector:v1']") >= 5
+        assert page.problems == []

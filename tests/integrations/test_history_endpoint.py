@@ -99,3 +99,20 @@ def test_bad_parameters_are_a_400_naming_them(
     status, body = get_json(server.url + "/metrics/history?" + query)
     assert status == 400
     assert body["parameter"] == parameter
+
+
+def test_a_version_with_a_colon_keeps_the_escaped_key(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    metrics = Metrics(bus=EventBus(), clock=clock, history=SQLiteStore(tmp_path / "c.db"))
+    metrics.collect(InferenceCollector())
+    for second in range(0, 120, 10):
+        clock.set(T0 + second)
+        metrics.record_inference("llm:chat", "v:1", 10.0, success=True)
+    clock.set(T0 + 120)
+    with serve_app(metrics_app(metrics)) as server:
+        one = get_json(server.url + "/metrics/history?model=llm:chat&version=v:1&since=2m")[1]
+        every = get_json(server.url + "/metrics/history?since=2m")[1]
+    assert list(one["versions"]) == list(every["versions"]) == ["llm\\:chat:v\\:1"]
+    assert [p["t"] for p in one["versions"]["llm\\:chat:v\\:1"]] == [T0, T0 + 60]
+    assert [p["request_count"] for p in every["versions"]["llm\\:chat:v\\:1"]] == [6, 6]
+    metrics.close()
