@@ -210,16 +210,18 @@ class InferenceCollector(BaseCollector):
         return control.keep(kind, event.model_name, event.request_id)
 
     def _publish_rate(self, control: RecordingControl, version: tuple[str, str], kind: str) -> None:
+        """Publish ``kind``'s rate, and after a change in ``control`` those of the other kinds."""
         generation = control.generation
-        rate = control.rate(kind, version[0])
         with self._lock:
             published = self._rates.get(version)
-            rates = {} if published is None or published[0] != generation else published[1]
-            self._rates[version] = (generation, {**rates, kind: rate})
-        tags = Tags(
-            {names.MODEL_NAME: version[0], names.VERSION: version[1], names.SAMPLING_KIND: kind}
-        )
-        self.registry.gauge(names.SAMPLING_RATE, tags, rate)
+            kinds = {kind} if published is None else {kind, *published[1]}
+            rates = {k: control.rate(k, version[0]) for k in sorted(kinds)}
+            self._rates[version] = (generation, rates)
+        for k, rate in rates.items():
+            tags = Tags(
+                {names.MODEL_NAME: version[0], names.VERSION: version[1], names.SAMPLING_KIND: k}
+            )
+            self.registry.gauge(names.SAMPLING_RATE, tags, rate)
 
     def on_started(self, event: InferenceStarted) -> None:
         """Count the request in flight."""

@@ -14,9 +14,9 @@ from collectors import (
     SystemCollector,
 )
 from metrics_core import names
-from metrics_core.control import CONTROL_METRICS
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
+from metrics_core.control import CONTROL_METRICS
 from metrics_core.events import (
     ActiveConnectionsChanged,
     CircuitBreakerChanged,
