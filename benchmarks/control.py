@@ -13,7 +13,7 @@ collector paused in the timed loops:
 
 ``--against DIR`` also times the plain hot path (built + emit, pre-built emit)
 of the code in ``DIR`` (say a ``git archive`` of main) against this tree, in
-alternating subprocesses, for the before/after of a change.
+alternating subprocesses (best of each), for the before/after of a change.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import gc
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import time
@@ -210,7 +209,7 @@ def _record(metrics: Metrics, work: list[tuple[str, float, int]]) -> Runner:
 
 
 def _against(tree: str, batch: int, repeats: int) -> list[tuple[str, float, float]]:
-    """Plain hot path here vs in ``tree``, alternating subprocesses, medians of each."""
+    """Plain hot path here vs in ``tree``, alternating subprocesses, best of each."""
     here = str(Path(__file__).parents[1])
     results: dict[str, list[dict[str, float]]] = {"here": [], "there": []}
     for _ in range(repeats):
@@ -250,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(
         f"python {sys.version.split()[0]}; {batch:,} events per batch, {repeats} interleaved "
-        "repeats, median; gc paused in timed loops"
+        "repeats, best batch; gc paused in timed loops"
     )
     rows = control_rows(batch, repeats)
     if args.against:
