@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -13,6 +14,7 @@ from collectors import InferenceCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
+from metrics_core.control import CONTROL_METRICS
 from metrics_core.environment import ControlSettings
 from metrics_core.events import Event, InferenceCompleted, InferenceStarted, ModelEvent
 from metrics_core.facade import Metrics
@@ -235,3 +237,9 @@ def test_bad_environment_values_raise_naming_the_variable(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         ControlSettings.from_env({variable: value})
+
+
+def test_control_metrics_are_described_and_in_the_reference() -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text("utf-8")
+    assert [name for name in CONTROL_METRICS if f"| `{name}` |" not in table] == []
+    assert set(CONTROL_METRICS) <= names.DESCRIPTIONS.keys()
