@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 
 from metrics_core._validation import check_tag_key
-from metrics_core.attributes import MAX_ATTRIBUTES, NO_ATTRIBUTES
-from metrics_core.tags import Tags, TagValue
+from metrics_core.attributes import (
+    MAX_ATTRIBUTES,
+    NO_ATTRIBUTES,
+    EventAttributes,
+    check_attributes,
+)
+from metrics_core.tags import TagValue
 
 __all__ = ["SpanAttributes"]
 
@@ -64,9 +69,9 @@ class SpanAttributes(MutableMapping[str, TagValue]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def tags(self) -> Tags:
-        """The attributes as the ``Tags`` events store."""
-        return Tags(self._items) if self._items else NO_ATTRIBUTES
+    def tags(self) -> EventAttributes:
+        """The attributes as events store them."""
+        return check_attributes(self._items) if self._items else NO_ATTRIBUTES
 
     def __repr__(self) -> str:
         return f"SpanAttributes({self._items!r})"

@@ -24,7 +24,7 @@ from types import TracebackType
 import structlog
 
 from integrations._span_attributes import SpanAttributes
-from metrics_core.attributes import NO_ATTRIBUTES
+from metrics_core.attributes import NO_ATTRIBUTES, EventAttributes
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.events import (
     FirstTokenReceived,
@@ -33,7 +33,7 @@ from metrics_core.events import (
     InferenceStarted,
 )
 from metrics_core.facade import Metrics
-from metrics_core.tags import Tags, TagValue
+from metrics_core.tags import TagValue
 
 __all__ = ["InferenceSpan", "current_span", "inference_span"]
 
@@ -164,7 +164,7 @@ class InferenceSpan:
             found = self._attributes = SpanAttributes(None, self._check_open)
         return found
 
-    def _tags(self) -> Tags:
+    def _tags(self) -> EventAttributes:
         found = self._attributes
         return NO_ATTRIBUTES if found is None else found.tags()
 

@@ -85,7 +85,7 @@ class Event:
 
 
 def _store_attributes(event: ModelEvent) -> None:
-    # Frozen: validated and stored once, as Tags, at construction.
+    # Frozen: validated and stored once, as strings, at construction.
     object.__setattr__(event, "attributes", check_attributes(event.attributes))
 
 
@@ -93,8 +93,8 @@ def _store_attributes(event: ModelEvent) -> None:
 class ModelEvent(Event):
     """Base of the events about one model version.
 
-    ``attributes`` are extra dimensions (``{"provider": "openai"}``), stored as
-    ``Tags``; a collector records only the keys it keeps (see
+    ``attributes`` are extra dimensions (``{"provider": "openai"}``), stored as a
+    frozen mapping of strings; a collector records only the keys it keeps (see
     ``metrics_core.attributes``).
     """
 

@@ -161,3 +161,42 @@ def test_keep_sample_edges() -> None:
     assert keep_sample(1.0, "x", draw) and not keep_sample(0.0, "x", draw)
     kept = sum(keep_sample(0.25, None, draw) for _ in range(20_000))
     assert 4_500 < kept < 5_500
+
+
+def test_counters_stay_exact_under_many_threads_while_sampling_and_shedding() -> None:
+    import threading
+
+    from metrics_core.shedding import LoadShedding
+
+    registry = AggregatingRegistry(clock=ManualClock(1_700_000_000.0))
+    metrics = Metrics(
+        bus=EventBus(),
+        registry=registry,
+        sampling=Sampling(requests=0.5, errors=0.5),
+        shedding=LoadShedding(1_000, interval=0.01),
+    ).collect(InferenceCollector())
+    barrier = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        barrier.wait()
+        for i in range(2_000):
+            if i % 4 == 0:
+                metrics.bus.emit(InferenceFailed(**MV, duration_ms=1.0, error_type=f"E{n % 2}"))
+            else:
+                metrics.bus.emit(
+                    InferenceCompleted(**MV, duration_ms=1.0, output_tokens=2, cost_usd=0.25)
+                )
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = metrics.get_metrics("chat", "v1", 3_600)
+    assert result.request_count == 16_000
+    assert result.errors_by_type == {"E0": 2_000, "E1": 2_000}
+    assert result.cost_usd == 0.25 * 12_000
+    tokens = metrics.snapshot().get(names.TOKEN_USAGE, {**MV, names.TOKEN_TYPE: "output"})
+    assert isinstance(tokens, DistributionSeries) and tokens.total == 24_000
+    latency = metrics.snapshot().get(names.LATENCY, MV)
+    assert isinstance(latency, DistributionSeries) and latency.count < 16_000
