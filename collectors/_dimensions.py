@@ -18,13 +18,20 @@ from metrics_core._validation import check_tag_key
 from metrics_core.registry import Registry
 from metrics_core.tags import Tags, TagValue
 
-__all__ = ["DEFAULT_MAX_VALUES", "OVERFLOW_VALUE", "Dimensions"]
+__all__ = ["COMBINATIONS", "DEFAULT_MAX_SETS", "DEFAULT_MAX_VALUES", "OVERFLOW_VALUE", "Dimensions"]
 
 OVERFLOW_VALUE = "_other"
 """The value a kept key records once it has seen ``max_values`` distinct values."""
 
 DEFAULT_MAX_VALUES = 100
 """Distinct values admitted per kept key by default."""
+
+DEFAULT_MAX_SETS = 2_000
+"""Distinct combinations of kept values a collector records, all versions together, by default:
+per-key limits multiply (100 values on each of 3 keys is a million combinations)."""
+
+COMBINATIONS = "_combinations"
+"""The ``dimension`` tag of ``metrics_dimension_overflow_total`` for combinations folded."""
 
 Projection = tuple[tuple[str, str], ...]
 """The kept ``(key, value)`` pairs of one event, in the order of the kept keys."""
@@ -90,6 +97,13 @@ class Dimensions:
                     value = self._admit(key, value)
                 out.append((key, value))
         return tuple(out)
+
+    def fold(self, projected: Projection) -> Projection:
+        """``projected`` with every value ``_other``, counted under ``_combinations``."""
+        registry = self._registry
+        if registry is not None:
+            registry.counter(names.DIMENSION_OVERFLOW_TOTAL, Tags({"dimension": COMBINATIONS}))
+        return tuple((key, OVERFLOW_VALUE) for key, _ in projected)
 
     def seen(self, key: str) -> frozenset[str]:
         """The values admitted for ``key`` so far (``KeyError`` if it is not kept)."""

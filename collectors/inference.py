@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from collectors._cache import cache_once
-from collectors._dimensions import DEFAULT_MAX_VALUES, Dimensions, Projection
+from collectors._dimensions import DEFAULT_MAX_SETS, DEFAULT_MAX_VALUES, Dimensions, Projection
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -120,7 +120,9 @@ class InferenceCollector(BaseCollector):
 
     ``dimensions`` names the event attributes kept as extra tags of the request,
     error, latency, TTFT, token, cost, batch and chunk series (each key admits
-    ``max_dimension_values`` values, later ones record as ``_other``); in-flight,
+    ``max_dimension_values`` values, later ones record as ``_other``; past
+    ``max_dimension_sets`` combinations in all, a new combination records with
+    every value ``_other``); in-flight,
     connections and memory stay per version. Under a ``Metrics`` with sampling or
     load shedding (see docs/control.md), distributions are thinned while counters
     stay exact, and ``model_inference_sampling_rate{kind}`` says the rate in force.
@@ -141,7 +143,11 @@ class InferenceCollector(BaseCollector):
         ttft_dedupe_size: int = 10_000,
         dimensions: Iterable[str] = (),
         max_dimension_values: int = DEFAULT_MAX_VALUES,
+        max_dimension_sets: int = DEFAULT_MAX_SETS,
     ) -> None:
+        if max_dimension_sets.__class__ is not int or max_dimension_sets < 1:
+            raise ValueError(f"'max_dimension_sets' must be an int >= 1: {max_dimension_sets!r}")
+        self._max_dimension_sets = max_dimension_sets
         self._dimensions = (
             Dimensions(dimensions, max_values=max_dimension_values, reserved=_RESERVED)
             if dimensions
@@ -194,7 +200,14 @@ class InferenceCollector(BaseCollector):
         self, event: InferenceCompleted | InferenceFailed | FirstTokenReceived
     ) -> _VersionInstruments:
         """The instruments of the event's version and kept dimensions."""
-        projected = self._dimensions.project(event.attributes) if self._dimensions else ()
+        dims = self._dimensions
+        projected = dims.project(event.attributes) if dims else ()
+        if projected:
+            found = self._versions.get((event.model_name, event.version, projected))
+            if found is not None:
+                return found
+            if dims is not None and len(self._versions) >= self._max_dimension_sets:
+                projected = dims.fold(projected)
         return self._instruments(event.model_name, event.version, projected)
 
     def _keep(

@@ -258,3 +258,25 @@ def test_gauges_stay_per_version() -> None:
     assert got.active_connections == 4
     latency = [s for s in metrics.snapshot() if isinstance(s, DistributionSeries)]
     assert all(s.tags.get("provider") == "a" for s in latency)
+
+
+def test_combinations_are_bounded_too_and_counts_stay_exact() -> None:
+    metrics = wired(dimensions=("a", "b"), max_dimension_values=10, max_dimension_sets=5)
+    for i in range(10):
+        for j in range(10):
+            metrics.bus.emit(
+                InferenceCompleted(**MV, duration_ms=1.0, attributes={"a": f"a{i}", "b": f"b{j}"})
+            )
+    snapshot = metrics.snapshot()
+    requests = {
+        (s.tags["a"], s.tags["b"]): s.total
+        for s in snapshot.find(names.REQUESTS_TOTAL)
+        if isinstance(s, CounterSeries)
+    }
+    assert len(requests) == 6  # five combinations, then every new one as (_other, _other)
+    assert requests[(OVERFLOW_VALUE, OVERFLOW_VALUE)] == 95.0
+    assert sum(requests.values()) == 100.0
+    folded = snapshot.get(names.DIMENSION_OVERFLOW_TOTAL, {"dimension": "_combinations"})
+    assert isinstance(folded, CounterSeries) and folded.total == 95.0
+    with pytest.raises(ValueError, match="'max_dimension_sets' must be an int >= 1: 0"):
+        InferenceCollector(dimensions=("a",), max_dimension_sets=0)
