@@ -168,19 +168,37 @@ class VersionMetrics:
 
     @property
     def key(self) -> str:
-        """``"model_name:version"``, the key of ``get_all_metrics``.
+        r"""``"model_name:version"``, the key of ``get_all_metrics``.
 
-        A split by dimensions appends ``|key=value`` per dimension the group has.
+        A ``:`` or ``\`` inside either name is escaped with a backslash, so that two
+        versions never share a key: ``("a:b", "c")`` gives ``a\:b:c`` and
+        ``("a", "b:c")`` gives ``a:b\:c``. A split by dimensions appends
+        ``|key=value`` per dimension the group has (``|``, ``=`` and ``\`` in a value
+        escaped with a backslash).
         """
-        base = f"{self.model_name}:{self.version}"
+        model, version = self.model_name, self.version
+        if ":" in model or ":" in version or "\\" in model or "\\" in version:
+            model, version = _escape_key(model), _escape_key(version)
         if not self.dimensions:
-            return base
-        return base + "".join(f"|{key}={value}" for key, value in self.dimensions.items())
+            return f"{model}:{version}"
+        return f"{model}:{version}" + "".join(
+            f"|{key}={_escape_value(value)}" for key, value in self.dimensions.items()
+        )
 
     @property
     def window_seconds(self) -> float:
         """The effective length of the window."""
         return self.window_end - self.window_start
+
+
+def _escape_key(name: str) -> str:
+    return name.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _escape_value(value: str) -> str:
+    if "|" in value or "=" in value or "\\" in value:
+        return value.replace("\\", "\\\\").replace("|", "\\|").replace("=", "\\=")
+    return value
 
 
 def version_metrics(
