@@ -78,6 +78,7 @@ class RecordingControl:
         self._lock = threading.Lock()
         self._enabled = enabled
         self._sampling = sampling if sampling is not None else Sampling()
+        self._complete = self._sampling.complete
         self.filters = FilterChain(filters, on_error=self._count_filter_error)
         self.shedding = shedding
         self._draw = random.Random(seed)
@@ -129,6 +130,7 @@ class RecordingControl:
             raise TypeError(f"'sampling' must be a Sampling: {value!r}")
         with self._lock:
             self._sampling = value
+            self._complete = value.complete
             self.generation += 1
             # Stays on once on: collectors must see the move back to 1.0 to publish it.
             self.active = self.active or self._is_active()
@@ -144,6 +146,10 @@ class RecordingControl:
         shedding = self.shedding
         if shedding is not None:
             shedding.tick()
+            if self._complete and shedding.level == 0:
+                return True  # the common case under a budget: no rate to look up
+        elif self._complete:
+            return True
         return keep_sample(self.rate(kind, model_name), request_id, self._draw)
 
     def _is_active(self) -> bool:
