@@ -41,6 +41,8 @@ _RESERVED = (
     names.TOKEN_TYPE,
     names.SAMPLING_KIND,
     "overflow",
+    "le",  # histogram and timer buckets' label
+    "quantile",  # summaries' label
 )
 
 

@@ -95,6 +95,7 @@ def test_each_key_admits_its_own_number_of_values_then_folds_and_counts() -> Non
         ("provider", TypeError, "'dimensions' must be a sequence of keys"),
         (("model_name",), ValueError, "must not include a key the collector sets"),
         (("error_type",), ValueError, "must not include a key the collector sets"),
+        (("le",), ValueError, "must not include a key the collector sets"),
         (("a", "a"), ValueError, "must not repeat a key"),
         (("bad key",), ValueError, "'dimensions': tag key must be an identifier"),
     ],
@@ -280,3 +281,11 @@ def test_combinations_are_bounded_too_and_counts_stay_exact() -> None:
     assert isinstance(folded, CounterSeries) and folded.total == 95.0
     with pytest.raises(ValueError, match="'max_dimension_sets' must be an int >= 1: 0"):
         InferenceCollector(dimensions=("a",), max_dimension_sets=0)
+
+
+def test_split_keys_escape_their_separators() -> None:
+    metrics = wired(dimensions=("p",))
+    for value in ("a|p=b", "a"):
+        metrics.bus.emit(InferenceCompleted(**MV, duration_ms=1.0, attributes={"p": value}))
+    split = metrics.get_all_metrics(60, by=("p",))
+    assert sorted(split) == ["chat:v1|p=a", "chat:v1|p=a\\|p\\=b"]
