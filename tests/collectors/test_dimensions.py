@@ -289,3 +289,29 @@ def test_split_keys_escape_their_separators() -> None:
         metrics.bus.emit(InferenceCompleted(**MV, duration_ms=1.0, attributes={"p": value}))
     split = metrics.get_all_metrics(60, by=("p",))
     assert sorted(split) == ["chat:v1|p=a", "chat:v1|p=a\\|p\\=b"]
+
+
+def test_reliability_collector_splits_retries_by_kept_dimensions() -> None:
+    from collectors import ReliabilityCollector
+    from metrics_core.events import RetryAttempted
+
+    registry = AggregatingRegistry(clock=ManualClock(1_700_000_000.0))
+    metrics = Metrics(bus=EventBus(), registry=registry)
+    metrics.collect(ReliabilityCollector(dimensions=("provider",), max_dimension_values=1))
+    for provider in ("openai", "openai", "anthropic", None):
+        attributes = {} if provider is None else {"provider": provider, "user": "u"}
+        metrics.bus.emit(
+            RetryAttempted(
+                **MV, attempt=1, error_type="RateLimit", delay_ms=100.0, attributes=attributes
+            )
+        )
+    retries = {
+        s.tags.get("provider"): s.total
+        for s in metrics.snapshot().find(names.RETRIES_TOTAL)
+        if isinstance(s, CounterSeries)
+    }
+    assert retries == {"openai": 2.0, OVERFLOW_VALUE: 1.0, None: 1.0}
+    delays = metrics.snapshot().find(names.RETRY_DELAY)
+    assert sum(s.count for s in delays if isinstance(s, DistributionSeries)) == 4
+    with pytest.raises(ValueError, match="must not include a key the collector sets"):
+        ReliabilityCollector(dimensions=("error_type",))
