@@ -8,7 +8,8 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
 - ``GET /metrics/versions?window=5m``: every version's ``VersionMetrics`` as JSON, with
   ``"enabled"`` (false, and no versions, while recording is off); ``&by=provider`` splits
   each version by a kept dimension, ``&where=provider:openai`` filters (the stream too);
-- ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``;
+- ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``
+  (``&where=provider:openai`` compares those requests only);
 - ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
   ``/metrics/versions`` JSON at once and then every ``stream_interval`` seconds;
 - ``GET /dashboard``: the live dashboard page (``integrations.dashboard``).
@@ -151,7 +152,10 @@ class MetricsApp:
         baseline = required(query, "baseline")
         candidate = required(query, "candidate")
         window = parse_window(query.get("window"), _DEFAULT_COMPARE_WINDOW)
-        comparison = await asyncio.to_thread(self._comparison, model, baseline, candidate, window)
+        where = parse_where(query.get("where"))
+        comparison = await asyncio.to_thread(
+            self._comparison, model, baseline, candidate, window, where
+        )
         await send_json(send, 200, comparison_payload(comparison, window))
 
     async def _stream(self, _s: Scope, receive: Receive, send: Send, query: dict[str, str]) -> None:
@@ -220,7 +224,14 @@ class MetricsApp:
                 del self._stream_cache[next(iter(self._stream_cache))]
             return data
 
-    def _comparison(self, model: str, baseline: str, candidate: str, window: float) -> Comparison:
+    def _comparison(
+        self,
+        model: str,
+        baseline: str,
+        candidate: str,
+        window: float,
+        where: dict[str, str] | None = None,
+    ) -> Comparison:
         # Unknown names are a caller's typo far more often than a version with no traffic.
         match = {names.MODEL_NAME: model}
         known = {
@@ -231,6 +242,8 @@ class MetricsApp:
         for parameter, version in (("baseline", baseline), ("candidate", candidate)):
             if version not in known:
                 raise BadParameterError(parameter, version, f"is not a version of {model!r}")
+        if where is not None:
+            return self.metrics.compare(model, baseline, candidate, window, where=where)
         return self.metrics.compare(model, baseline, candidate, window)
 
     def _render(self) -> str:

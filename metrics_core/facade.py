@@ -33,7 +33,7 @@ from metrics_core.sampling import Sampling
 from metrics_core.shedding import LoadShedding
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
-from metrics_core.splits import check_where, split_version_metrics
+from metrics_core.splits import check_where, filter_snapshot, split_version_metrics
 from metrics_core.tags import Tags
 
 _log = structlog.get_logger("metrics_core.facade")
@@ -392,12 +392,16 @@ class Metrics:
         *,
         alpha: float = 0.05,
         min_samples: int = 30,
+        where: Mapping[str, Any] | None = None,
     ) -> Comparison:
         """Compare a candidate version with a baseline (latency and error rate, with a verdict).
 
         See ``metrics_core.compare.Comparison`` for the test and the decision rule.
+        ``where`` compares only the requests whose kept dimensions have those values.
         """
         snapshot = self.registry.snapshot(names=QUERY_NAMES, match={names.MODEL_NAME: model_name})
+        if where is not None:
+            snapshot = filter_snapshot(snapshot, check_where(where))
         return compare_versions(
             snapshot, model_name, baseline, candidate, window, alpha=alpha, min_samples=min_samples
         )

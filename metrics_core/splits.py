@@ -20,7 +20,7 @@ from metrics_core._validation import check_tag_key
 from metrics_core.query import VersionMetrics, _version_metrics
 from metrics_core.snapshot import GaugeSeries, Series, Snapshot, Window, window_seconds
 
-__all__ = ["check_by", "check_where", "split_version_metrics"]
+__all__ = ["check_by", "check_where", "filter_snapshot", "split_version_metrics"]
 
 _RESERVED = (names.MODEL_NAME, names.VERSION)
 
@@ -61,6 +61,19 @@ def check_by(by: object) -> tuple[str, ...]:
     if len(set(keys)) != len(keys):
         raise ValueError(f"'by' must not repeat a key: {keys!r}")
     return keys
+
+
+def filter_snapshot(snapshot: Snapshot, where: Mapping[str, str]) -> Snapshot:
+    """``snapshot`` without the counters and distributions whose tags miss ``where``.
+
+    Gauges stay: they are per version.
+    """
+    kept = tuple(
+        series
+        for series in snapshot.series
+        if series.__class__ is GaugeSeries or series.tags.includes(where)
+    )
+    return Snapshot(snapshot.taken_at, kept)
 
 
 def split_version_metrics(

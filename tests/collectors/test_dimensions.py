@@ -315,3 +315,25 @@ def test_reliability_collector_splits_retries_by_kept_dimensions() -> None:
     assert sum(s.count for s in delays if isinstance(s, DistributionSeries)) == 4
     with pytest.raises(ValueError, match="must not include a key the collector sets"):
         ReliabilityCollector(dimensions=("error_type",))
+
+
+def test_compare_reads_every_split_series_and_takes_where() -> None:
+    metrics = wired(dimensions=("provider",))
+    for version, slow in (("v1", 100.0), ("v2", 400.0)):
+        for i in range(60):
+            provider = "openai" if i % 2 else "anthropic"
+            ms = slow if provider == "openai" else 100.0
+            metrics.bus.emit(
+                InferenceCompleted(
+                    model_name="chat",
+                    version=version,
+                    duration_ms=ms + i % 3,
+                    attributes={"provider": provider},
+                )
+            )
+    whole = metrics.compare("chat", "v1", "v2", 60)
+    assert whole.latency_test.n_baseline == whole.latency_test.n_candidate == 60
+    only = metrics.compare("chat", "v1", "v2", 60, where={"provider": "anthropic"})
+    assert only.latency_test.n_baseline == 30
+    assert only.p95_latency_delta_ms == pytest.approx(0.0, abs=2.0)
+    assert whole.p95_latency_delta_ms > 250.0

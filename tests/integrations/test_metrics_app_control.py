@@ -113,3 +113,17 @@ def test_switched_off_the_endpoints_answer_and_say_so(
     _, body = get_json(server.url + "/metrics/versions")
     assert body["enabled"] is True
     assert [v["request_count"] for v in body["versions"]] == [5]
+
+
+def test_compare_takes_where(metrics: Metrics, server: RunningServer) -> None:
+    metrics.bus.emit(
+        InferenceCompleted(
+            model_name="chat", version="v2", duration_ms=5.0, attributes={"provider": "openai"}
+        )
+    )
+    url = server.url + "/metrics/compare?model=chat&baseline=v1&candidate=v2"
+    _, whole = get_json(url)
+    assert whole["baseline"]["request_count"] == 5
+    status, only = get_json(url + "&where=provider:openai")
+    assert status == 200
+    assert (only["baseline"]["request_count"], only["candidate"]["request_count"]) == (3, 1)
