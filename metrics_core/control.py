@@ -106,8 +106,9 @@ class RecordingControl:
             changed = value != self._enabled
             self._enabled = value
             listeners = self._listeners
+            if changed:  # under the lock: racing switches leave the gauge as the last one set
+                self.registry.gauge(names.RECORDING_ENABLED, _EMPTY, 1.0 if value else 0.0)
         if changed:
-            self.registry.gauge(names.RECORDING_ENABLED, _EMPTY, 1.0 if value else 0.0)
             _log.info("recording_switched", enabled=value)
             for listener in listeners:
                 listener(value)

@@ -100,6 +100,8 @@ class Metrics:
             shedding=shedding if shedding is not None else env.shedding,
         )
         self._handlers: list[tuple[type[Event], Any]] = []
+        # Its own lock: switching must not wait for an export stuck on a hung exporter.
+        self._wiring_lock = threading.Lock()
         self.control.on_switch(self._switched)
         self.bus.on_listener_error(self._count_listener_error)
 
@@ -116,10 +118,11 @@ class Metrics:
         use_control = getattr(collector, "use_control", None)
         if use_control is not None:
             use_control(self.control)
-        for event_type, handler in collector.listeners().items():
-            self._handlers.append((event_type, handler))
-            if self.control.enabled:
-                self._subscribe(event_type, handler)
+        with self._wiring_lock:
+            for event_type, handler in collector.listeners().items():
+                self._handlers.append((event_type, handler))
+                if self.control.enabled:
+                    self._subscribe(event_type, handler)
         self._collectors.append(collector)
         collector.start()
         return self
@@ -165,14 +168,15 @@ class Metrics:
     def enabled(self, value: bool) -> None:
         self.control.enabled = value
 
-    def _switched(self, enabled: bool) -> None:
-        if self._closed:
-            return
-        with self._export_lock:
+    def _switched(self, _enabled: bool) -> None:
+        with self._wiring_lock:
+            if self._closed:
+                return
             for event_type, handler in self._subscriptions:
                 self.bus.unsubscribe(event_type, handler)
             self._subscriptions.clear()
-            if enabled:
+            # The state now, not the one notified: two racing switches end as the last one set.
+            if self.control.enabled:
                 for event_type, handler in self._handlers:
                     self._subscribe(event_type, handler)
 
@@ -254,9 +258,10 @@ class Metrics:
         self._closed = True
         end = time.monotonic() + deadline
         self.stop_auto_export(timeout=max(0.0, min(1.0, end - time.monotonic())))
-        for event_type, handler in self._subscriptions:
-            self.bus.unsubscribe(event_type, handler)
-        self._subscriptions.clear()
+        with self._wiring_lock:
+            for event_type, handler in self._subscriptions:
+                self.bus.unsubscribe(event_type, handler)
+            self._subscriptions.clear()
         for collector in self._collectors:
             try:
                 collector.stop()

@@ -243,3 +243,25 @@ def test_control_metrics_are_described_and_in_the_reference() -> None:
     table = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text("utf-8")
     assert [name for name in CONTROL_METRICS if f"| `{name}` |" not in table] == []
     assert set(CONTROL_METRICS) <= names.DESCRIPTIONS.keys()
+
+
+def test_racing_switches_end_wired_as_the_last_value_set() -> None:
+    metrics = wired()
+    barrier = threading.Barrier(8)
+
+    def toggle(n: int) -> None:
+        barrier.wait()
+        for i in range(200):
+            metrics.enabled = (i + n) % 2 == 0
+
+    threads = [threading.Thread(target=toggle, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    listening = len(metrics.bus.signal_for(InferenceCompleted).receivers)
+    assert listening == (1 if metrics.enabled else 0)
+    gauge = metrics.registry.snapshot().get(names.RECORDING_ENABLED, {})
+    assert isinstance(gauge, GaugeSeries) and gauge.value == (1.0 if metrics.enabled else 0.0)
+    metrics.enabled = True
+    assert len(metrics.bus.signal_for(InferenceCompleted).receivers) == 1
