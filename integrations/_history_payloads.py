@@ -1,9 +1,10 @@
 """``GET /metrics/history``: its parameters and JSON shape.
 
 ``?since=24h&step=5m`` (optional ``until``, a Unix time; optional ``model`` and
-``version``, both or neither). Durations take ``s``, ``m``, ``h`` and ``d``. The answer
-holds one point per step and version, each a version payload (every ``VersionMetrics``
-field, as ``/metrics/versions`` gives) plus ``t``, the step's start::
+``version``, both or neither; or ``by`` and ``where`` as ``/metrics/versions`` takes
+them). Durations take ``s``, ``m``, ``h`` and ``d``. The answer holds one point per
+step and version, each a version payload (every ``VersionMetrics`` field, as
+``/metrics/versions`` gives) plus ``t``, the step's start::
 
     {"since_seconds": 86400, "step_seconds": 300, "until": 1700000000.0,
      "versions": {"bert:v2": [{"t": ..., "request_count": ..., ...}, ...]}}
@@ -16,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from integrations._payloads import BadParameterError, version_payload
+from integrations._payloads import BadParameterError, parse_by, parse_where, version_payload
 from metrics_core.facade import Metrics
 from metrics_core.history import ceil_minute
 
@@ -67,6 +68,8 @@ def history_request(
             raise BadParameterError("until", query["until"], "must be a Unix time") from None
         if not math.isfinite(until):
             raise BadParameterError("until", query["until"], "must be a Unix time")
+    parse_by(query.get("by"))  # checked here: a bad one answers 400 before any work
+    parse_where(query.get("where"))
     model, version = query.get("model") or None, query.get("version") or None
     if (model is None) != (version is None):
         missing = "version" if version is None else "model"
@@ -87,7 +90,8 @@ def history_payload(metrics: Metrics, query: Mapping[str, str]) -> dict[str, Any
                     {"t": first + n * step, **version_payload(p)} for n, p in enumerate(points)
                 ]
         else:
-            for start, found in metrics.all_history(since, until, step):
+            by, where = parse_by(query.get("by")), parse_where(query.get("where"))
+            for start, found in metrics.all_history(since, until, step, by=by, where=where):
                 for key, point in found.items():
                     versions.setdefault(key, []).append({"t": start, **version_payload(point)})
     except ValueError as error:  # 'until' in the future

@@ -6,7 +6,7 @@ the store; ``metrics_core.history`` holds the stitching itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -26,6 +26,7 @@ from metrics_core.query import (
     version_metrics,
 )
 from metrics_core.snapshot import Snapshot, Window, window_seconds
+from metrics_core.splits import split_version_metrics
 
 
 def history_query(
@@ -90,11 +91,15 @@ def all_versions_history(
     since: Window,
     until: float | None,
     step: Window,
+    *,
+    by: Iterable[str] = (),
+    where: Mapping[str, str] | None = None,
 ) -> list[tuple[float, dict[str, VersionMetrics]]]:
     """``(step start, get_all_metrics-like dict)`` per ``step`` (see ``version_history``).
 
     One read of the store for every version; a version with no data in a step is
-    absent from that step's dict.
+    absent from that step's dict. ``by`` and ``where`` split and filter by kept
+    dimensions as ``Metrics.get_all_metrics`` does.
     """
     seconds = window_seconds(since)
     step_seconds = window_seconds(step)
@@ -104,10 +109,15 @@ def all_versions_history(
         raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
     start = ceil_minute(end - seconds)
     stitched = stitched_snapshot(source or _NoHistory(), memory, start, names=QUERY_NAMES)
-    return [
-        (lo, all_version_metrics(snap, long_window(snap.taken_at, lo), snap.taken_at))
-        for lo, snap in step_snapshots(stitched, start, end, step_seconds)
-    ]
+    keys = tuple(by)
+    out: list[tuple[float, dict[str, VersionMetrics]]] = []
+    for lo, snap in step_snapshots(stitched, start, end, step_seconds):
+        window, now = long_window(snap.taken_at, lo), snap.taken_at
+        if keys or where is not None:
+            out.append((lo, split_version_metrics(snap, window, by=keys, where=where, now=now)))
+        else:
+            out.append((lo, all_version_metrics(snap, window, now)))
+    return out
 
 
 class _NoHistory:

@@ -550,3 +550,34 @@ def test_long_ranges_keep_one_live_point_per_sixth_of_a_step(
         # Fifteen minutes: every message adds a point.
         assert page.page.evaluate("() => window.__dashboard.points['fraud-detector:v1']") >= 5
         assert page.problems == []
+
+
+def test_dashboard_splits_by_a_kept_dimension(visit: Callable[[str], Visit]) -> None:
+    metrics = Metrics(bus=EventBus()).collect(InferenceCollector(dimensions=("provider",)))
+    for provider, count in (("openai", 3), ("anthropic", 2)):
+        for _ in range(count):
+            metrics.bus.emit(
+                InferenceCompleted(
+                    model_name="chat",
+                    version="v1",
+                    duration_ms=9.0,
+                    attributes={"provider": provider},
+                )
+            )
+    try:
+        with serve_app(metrics_app(metrics, stream_interval=STREAM_INTERVAL)) as server:
+            page = visit(server.url + "/dashboard?by=provider")
+            page.wait_for_counts({"chat:v1|provider=openai": 3, "chat:v1|provider=anthropic": 2})
+            rows = page.table()["rows"]
+            assert rows["chat:v1|provider=openai"]["version"]["text"] == "v1 · provider=openai"
+            assert page.paths() == {
+                "/dashboard?by=provider",
+                "/metrics/history?since=900&step=60&by=provider",
+                "/metrics/stream?by=provider",
+            }
+            page.page.wait_for_function(BACKFILLED)
+            points = page.page.evaluate("() => window.__dashboard.points")
+            assert set(points) == {"chat:v1|provider=openai", "chat:v1|provider=anthropic"}
+            assert page.problems == []
+    finally:
+        metrics.close()
