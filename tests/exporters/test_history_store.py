@@ -480,3 +480,32 @@ def test_migrations_apply_in_order_and_refuse_newer() -> None:
     assert pending_migrations(1, target=3) == [2, 3]
     with pytest.raises(SchemaError, match="version 4 is newer than this library's 3"):
         pending_migrations(4, target=3)
+
+
+def test_long_windows_split_and_filter_by_kept_dimensions(make_store: StoreFactory) -> None:
+    clock = ManualClock(T0)
+    metrics = Metrics(bus=EventBus(), clock=clock, history=make_store())
+    metrics.collect(InferenceCollector(dimensions=("provider",)))
+    for minute in range(120):
+        clock.set(T0 + minute * 60 + 1)
+        provider = "openai" if minute % 3 else "anthropic"
+        metrics.bus.emit(
+            InferenceCompleted(
+                model_name="chat", version="v1", duration_ms=9.0, attributes={"provider": provider}
+            )
+        )
+        if minute % 30 == 29:
+            metrics.export()
+    clock.set(T0 + 2 * HOUR)
+    metrics.close()
+    later = Metrics(bus=EventBus(), clock=clock, history=make_store())
+    split = later.get_all_metrics(window=2 * HOUR, by=("provider",))
+    assert {key: m.request_count for key, m in split.items()} == {
+        "chat:v1|provider=anthropic": 40,
+        "chat:v1|provider=openai": 80,
+    }
+    assert (
+        later.get_metrics("chat", "v1", window=2 * HOUR, where={"provider": "openai"}).request_count
+        == 80
+    )
+    later.close()
