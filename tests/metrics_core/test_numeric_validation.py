@@ -11,7 +11,9 @@ import math
 import re
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -24,8 +26,11 @@ from metrics_core.events import (
     DriftMeasured,
     Event,
     GpuSampled,
+    HttpRequestFinished,
     InferenceCompleted,
     InferenceFailed,
+    InferenceStarted,
+    ResourcesSampled,
     RetryAttempted,
 )
 from metrics_core.facade import Metrics
@@ -251,6 +256,34 @@ def test_cost_of_1e308_is_rejected_at_the_event() -> None:
 def test_events_reject_bad_numbers_with_a_value_error(build: object, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         build()  # type: ignore[operator]
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class UserEvent(Event):
+    """A user's own event, with no post-init of its own."""
+
+    payload: str = "x"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda ts: UserEvent(timestamp=ts),
+        lambda ts: ResourcesSampled(timestamp=ts),
+        lambda ts: InferenceStarted(model_name="m", version="v", timestamp=ts),
+        lambda ts: InferenceCompleted(model_name="m", version="v", duration_ms=1, timestamp=ts),
+        lambda ts: HttpRequestFinished(
+            method="GET", route="/", status_code=200, duration_ms=1, timestamp=ts
+        ),
+    ],
+)
+def test_every_event_checks_its_timestamp(build: Any) -> None:
+    with pytest.raises(ValueError, match=r"^'timestamp' must be finite: nan$"):
+        build(math.nan)
+    with pytest.raises(ValueError, match=r"^'timestamp' must be a number: '12'$"):
+        build("12")
+    assert build(Decimal("12.5")).timestamp.__class__ is float
+    assert build(12).timestamp == 12
 
 
 @pytest.mark.parametrize("success", ["yes", 1, None, "False"])
