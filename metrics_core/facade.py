@@ -30,6 +30,7 @@ from metrics_core.tags import Tags
 
 _log = structlog.get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
+_CLOSE_RESERVE = 0.5  # seconds of close()'s deadline kept for closing the exporters, at most
 
 
 class Metrics:
@@ -198,9 +199,10 @@ class Metrics:
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
         try:
-            # Half of what is left for the last export: a hung exporter cannot take the
-            # closing time of the others.
-            self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
+            # The closing keeps a reserve (a quarter of what is left, at most 0.5 s): a hung
+            # exporter cannot take the closing time of the others.
+            reserve = min(_CLOSE_RESERVE, max(0.0, end - time.monotonic()) / 4)
+            self._fanout.export(self.snapshot(), end - reserve)
             self._fanout.close(end)
         finally:
             if locked:
