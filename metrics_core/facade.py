@@ -160,6 +160,8 @@ class Metrics:
 
     def stop_auto_export(self, timeout: float = 5.0) -> None:
         """Stop periodic export; waits up to ``timeout`` for a running export."""
+        if timeout != 0:  # 0: do not wait (close() may have no time left)
+            timeout = check_seconds(timeout, "timeout")
         if self._auto_stop is not None:
             self._auto_stop.set()
         thread = self._auto_thread
@@ -279,7 +281,7 @@ class Metrics:
         return version_metrics(snapshot, model_name, version, window)
 
     def get_all_metrics(self, window: Window = 60.0) -> dict[str, VersionMetrics]:
-        """``VersionMetrics`` of every version, keyed ``"model:version"``."""
+        """``VersionMetrics`` of every version, keyed ``"model:version"`` (see its ``key``)."""
         return all_version_metrics(self.registry.snapshot(names=QUERY_NAMES), window)
 
     def compare(

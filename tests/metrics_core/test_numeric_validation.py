@@ -324,6 +324,9 @@ def test_every_timeout_of_the_facade_is_checked_where_given(bad: object) -> None
         metrics.export_on_shutdown(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'deadline' must be"):
         metrics.close(deadline=bad)  # type: ignore[arg-type]
+    if bad != 0:  # stop_auto_export(0) does not wait, as close() calls it with no time left
+        with pytest.raises(ValueError, match="'timeout' must be"):
+            metrics.stop_auto_export(timeout=bad)  # type: ignore[arg-type]
     assert metrics.export() == []  # nothing was added, started or closed
     metrics.close(deadline=1.0)
 
