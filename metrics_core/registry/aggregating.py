@@ -230,7 +230,7 @@ class AggregatingRegistry:
     def _count_overflow(self, name: str, now: float) -> None:
         family = self._counters.setdefault(OVERFLOW_TOTAL, {})
         self._kinds[OVERFLOW_TOTAL] = MetricKind.COUNTER
-        key = Tags({"metric": name})
+        key = Tags._trusted({"metric": name})  # runs for every folded value: no re-checking
         counter = family.get(key)
         if not isinstance(counter, LiveCounter):
             counter = family[key] = LiveCounter(now, self._lock, self.clock)
