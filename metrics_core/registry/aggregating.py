@@ -206,15 +206,17 @@ class AggregatingRegistry:
         return series, folded
 
     def _new_series(self, kind: MetricKind, name: str, now: float) -> LiveSeries:
+        # One lock per series: threads recording into different series never wait
+        # on each other. Lock order: the registry's lock, then a series' lock.
         if kind is MetricKind.COUNTER:
-            return LiveCounter(now, self._lock, self.clock)
+            return LiveCounter(now, threading.Lock(), self.clock)
         if kind is MetricKind.GAUGE:
-            return LiveGauge(now, self._lock, self.clock)
+            return LiveGauge(now, threading.Lock(), self.clock)
         default = (
             DEFAULT_TIMER_BUCKETS_MS if kind is MetricKind.TIMER else DEFAULT_HISTOGRAM_BUCKETS
         )
         bounds = self._buckets.get(name, default)
-        return LiveDistribution(now, self._lock, self.clock, kind, bounds)
+        return LiveDistribution(now, threading.Lock(), self.clock, kind, bounds)
 
     def _count_overflow(self, name: str, now: float) -> None:
         family = self._counters.setdefault(OVERFLOW_TOTAL, {})
@@ -222,9 +224,10 @@ class AggregatingRegistry:
         key = Tags({"metric": name})
         counter = family.get(key)
         if not isinstance(counter, LiveCounter):
-            counter = family[key] = LiveCounter(now, self._lock, self.clock)
-        counter.add(1.0, now)
-        counter.updated_at = now
+            counter = family[key] = LiveCounter(now, threading.Lock(), self.clock)
+        with counter._lock:
+            counter.add(1.0, now)
+            counter.updated_at = now
 
     def _sweep(self, now: float) -> None:
         """Drop series idle longer than the TTL; runs at most every ttl/10 (<= 60 s)."""
@@ -237,7 +240,11 @@ class AggregatingRegistry:
             for name in list(by_name):
                 family = by_name[name]
                 for tags in [t for t, s in family.items() if s.active_until() < horizon]:
-                    family.pop(tags).expired = True
+                    series = family[tags]
+                    with series._lock:  # a record in flight lands before the mark, or retries
+                        if series.active_until() < horizon:
+                            del family[tags]
+                            series.expired = True
                 if not family:
                     del by_name[name]
                     self._kinds.pop(name, None)
@@ -277,12 +284,18 @@ class AggregatingRegistry:
             for by_name in self._by_kind.values():
                 for family in by_name.values():
                     for series in family.values():
-                        series.expired = True
+                        with series._lock:
+                            series.expired = True
                 by_name.clear()
             self._kinds.clear()
 
 
 def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
+    with live._lock:
+        return _copy(kind, name, tags, live)
+
+
+def _copy(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
     if isinstance(live, LiveCounter):
         return CounterSeries(name, tags, live.total, live.updated_at, live.view())
     if isinstance(live, LiveGauge):
