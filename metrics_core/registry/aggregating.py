@@ -297,9 +297,11 @@ def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series
 
 def _copy(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
     if isinstance(live, LiveCounter):
+        live.drain()
         return CounterSeries(name, tags, live.total, live.updated_at, live.view())
     if isinstance(live, LiveGauge):
         return GaugeSeries(name, tags, live.value, live.updated_at)
+    live.drain()
     window, all_time_parts = live.view()
     return DistributionSeries(
         kind,
