@@ -173,47 +173,59 @@ class LiveDistribution(WindowedDistribution):
             if now >= self._open_end:
                 self.rotate(now)
                 self.updated_at = now
-            pending.append(value)
+            self._fold(value)
         return True
 
     def drain(self) -> None:
         """Fold the values appended since the last drain into the open slot (under the lock)."""
         pending = self._pending
         count = len(pending)
-        if not count:
+        if count < _BATCH:
+            pop = pending.popleft
+            for _ in range(count):
+                self._fold(pop())
             return
         pop = pending.popleft
         values = [pop() for _ in range(count)]
+        low = min(values)
+        if low <= 0.0:
+            for value in values:
+                self._fold(value)
+            return
+        # Many positive values: count bucket indices with C-level maps.
         self.count += count
         self.total += sum(values)
-        low = min(values)
         high = max(values)
         if low < self.minimum:
             self.minimum = low
         if high > self.maximum:
             self.maximum = high
         counts = self.bucket_counts
-        if count < _BATCH or low <= 0.0:
-            positive = self.positive
-            bounds = self.bounds
-            for value in values:
-                counts[bisect_left(bounds, value)] += 1
-                if value > 0.0:
-                    index = _ceil(_log2(value) * 64) - 1
-                    positive[index] = positive.get(index, 0) + 1
-                elif value == 0.0:
-                    self.zeros += 1
-                else:
-                    index = _ceil(_log2(-value) * 64) - 1
-                    negative = self.negative
-                    negative[index] = negative.get(index, 0) + 1
-            return
-        # All positive, many values: count bucket indices with C-level maps.
         for index, n in Counter(map(bisect_left, repeat(self.bounds, count), values)).items():
             counts[index] += n
         positive = self.positive
         for index, n in Counter(map(_ceil, map(_times64, map(_log2, values)))).items():
             positive[index - 1] = positive.get(index - 1, 0) + n
+
+    def _fold(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        # Plain comparisons: min()/max() calls cost ~250 ns more here.
+        if value < self.minimum:
+            self.minimum = value
+        if value > self.maximum:
+            self.maximum = value
+        if value > 0.0:
+            index = _ceil(_log2(value) * 64) - 1
+            positive = self.positive
+            positive[index] = positive.get(index, 0) + 1
+        elif value == 0.0:
+            self.zeros += 1
+        else:
+            index = _ceil(_log2(-value) * 64) - 1
+            negative = self.negative
+            negative[index] = negative.get(index, 0) + 1
+        self.bucket_counts[bisect_left(self.bounds, value)] += 1
 
 
 LiveSeries = LiveCounter | LiveGauge | LiveDistribution
