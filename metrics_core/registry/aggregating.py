@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from metrics_core._validation import check_finite, check_metric_name, check_non_negative
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
+from metrics_core.registry._index import VersionIndex, version_of
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
 from metrics_core.snapshot import (
     CounterSeries,
@@ -119,6 +120,7 @@ class AggregatingRegistry:
             MetricKind.TIMER: self._timers,
         }
         self._kinds: dict[str, MetricKind] = {}
+        self._index: VersionIndex[LiveSeries] = VersionIndex()
         self._next_sweep = -_INF
 
     # -- recording ------------------------------------------------------------------
@@ -203,6 +205,7 @@ class AggregatingRegistry:
             if series is not None:
                 return series, True
         series = family[tags] = self._new_series(kind, name, now)
+        self._index.add(kind, name, tags, series)
         return series, folded
 
     def _new_series(self, kind: MetricKind, name: str, now: float) -> LiveSeries:
@@ -236,7 +239,8 @@ class AggregatingRegistry:
         if ttl is None:
             return
         horizon = now - ttl
-        for by_name in (self._counters, self._histograms, self._timers):
+        for kind in (MetricKind.COUNTER, MetricKind.HISTOGRAM, MetricKind.TIMER):
+            by_name = self._by_kind[kind]
             for name in list(by_name):
                 family = by_name[name]
                 for tags in [t for t, s in family.items() if s.active_until() < horizon]:
@@ -245,6 +249,7 @@ class AggregatingRegistry:
                         if series.active_until() < horizon:
                             del family[tags]
                             series.expired = True
+                            self._index.remove(kind, name, tags)
                 if not family:
                     del by_name[name]
                     self._kinds.pop(name, None)
@@ -257,10 +262,17 @@ class AggregatingRegistry:
         """An immutable copy of the selected series, consistent at one instant."""
         wanted = None if names is None else set(names)
         out: list[Series] = []
+        version = None if match is None else version_of(match)
         with self._lock:
             now = self.clock()
             if now >= self._next_sweep:
                 self._sweep(now)
+            if match is not None and version is not None:
+                # One version's series from the index, not a scan of every series.
+                for (kind, name, tags), live in self._index.members(*version):
+                    if (wanted is None or name in wanted) and tags.includes(match):
+                        out.append(_freeze(kind, name, tags, live))
+                return Snapshot(now, tuple(out))
             for kind, by_name in self._by_kind.items():
                 selected = (
                     by_name.items()
@@ -288,6 +300,7 @@ class AggregatingRegistry:
                             series.expired = True
                 by_name.clear()
             self._kinds.clear()
+            self._index.clear()
 
 
 def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
