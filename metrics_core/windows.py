@@ -21,14 +21,19 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import attrs
 
+from metrics_core._ring_sums import FrozenSum, RingSum, window_data
 from metrics_core.sketch import EMPTY, BucketData, merge_all
 
 TIERS: tuple[tuple[int, int], ...] = ((1, 60), (10, 61), (60, 61))
 """(slot width in seconds, slots kept) of each tier, finest first."""
+
+RING_SUMS: tuple[tuple[int, ...], ...] = ((60,), (61, 30), (61, 30))
+"""Per tier, how many newest slots each running sum of a distribution covers:
+whole rings (1 min, 10 min, 1 h) and halves (5 min, 30 min)."""
 
 MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
@@ -60,6 +65,8 @@ class WindowView(Generic[T]):
     pending: tuple[tuple[float, tuple[T, ...]] | None, ...]
     current: Piece[T] | None
     first_seen: float
+    sums: tuple[tuple[FrozenSum, ...], ...] | None = attrs.field(default=None, repr=False, eq=False)
+    """Running bucket counts of each tier's newest slots (distributions only)."""
 
     def parts(self, window: float, now: float) -> tuple[list[T], float]:
         """The slot values inside ``window`` seconds before ``now``, and the effective start.
@@ -78,7 +85,11 @@ class WindowView(Generic[T]):
         starts = self.starts[tier]
         first = bisect_left(starts, start)
         last = bisect_right(starts, now)
-        parts = [value for _, value in ring[first:last]]
+        summed = None
+        if self.sums is not None and last == len(ring):  # a distribution's ring
+            rollups = cast("tuple[Piece[BucketData], ...]", ring)
+            summed = window_data(self.sums[tier], rollups, first)
+        parts = [value for _, value in ring[first:last]] if summed is None else [cast(T, summed)]
         for pending in self.pending[:tier]:
             if pending is not None and start <= pending[0] - pending[0] % width <= now:
                 parts.extend(pending[1])
@@ -102,13 +113,17 @@ class _Tiers(Generic[T]):
     block of the last tier.
     """
 
-    __slots__ = ("_frozen", "_merge", "_on_block", "closed", "pending")
+    __slots__ = ("_frozen", "_merge", "_on_block", "_sums", "closed", "pending")
 
     def __init__(
-        self, merge: Callable[[Iterable[T]], T], on_block: Callable[[T], None] | None = None
+        self,
+        merge: Callable[[Iterable[T]], T],
+        on_block: Callable[[T], None] | None = None,
+        sums: Iterable[Iterable[int]] | None = None,
     ) -> None:
         self._merge = merge
         self._on_block = on_block
+        self._sums = None if sums is None else [[RingSum(n) for n in sizes] for sizes in sums]
         self.closed: list[list[Piece[T]]] = [[] for _ in TIERS]
         self._frozen: list[tuple[tuple[Piece[T], ...], tuple[float, ...]] | None] = [
             None for _ in TIERS
@@ -123,7 +138,13 @@ class _Tiers(Generic[T]):
     def _append(self, tier: int, piece: Piece[T]) -> None:
         ring = self.closed[tier]
         ring.append(piece)
-        if len(ring) > TIERS[tier][1]:
+        held = len(ring)
+        if self._sums is not None:
+            for ring_sum in self._sums[tier]:
+                ring_sum.apply(piece[1], 1)  # type: ignore[arg-type]
+                if held > ring_sum.size:  # the slot that leaves the newest ``size``
+                    ring_sum.apply(ring[held - 1 - ring_sum.size][1], -1)  # type: ignore[arg-type]
+        if held > TIERS[tier][1]:
             del ring[0]
         self._frozen[tier] = None
 
@@ -162,12 +183,16 @@ class _Tiers(Generic[T]):
     def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
         rings = [self._ring(tier) for tier in range(len(TIERS))]
         pending = tuple(None if p is None else (p[0], tuple(p[1])) for p in self.pending)
+        sums = None
+        if self._sums is not None:
+            sums = tuple(tuple(s.frozen() for s in tier) for tier in self._sums)
         return WindowView(
             tuple(ring for ring, _ in rings),
             tuple(starts for _, starts in rings),
             pending,
             current,
             first_seen,
+            sums,
         )
 
 
@@ -236,7 +261,7 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[BucketData] = _Tiers(merge_all, self._settle)
+        self._tiers: _Tiers[BucketData] = _Tiers(merge_all, self._settle, RING_SUMS)
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
