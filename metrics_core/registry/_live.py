@@ -108,11 +108,12 @@ class LiveGauge:
         """Set the gauge to ``value`` (finite); ``False`` if the series has expired."""
         if value.__class__ is bool or not -_INF < value < _INF:
             check_finite(value, "value")
-        with self._lock:
-            if self.expired:
-                return False
-            self.value = value
-            self.updated_at = self._clock()
+        if self.expired:
+            return False
+        # Two stores, no lock: a reader sees the last value set, at worst beside the time
+        # of a set racing it. Gauges never expire by idleness, only by ``clear()``.
+        self.value = value
+        self.updated_at = self._clock()
         return True
 
 
