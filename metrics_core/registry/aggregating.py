@@ -259,7 +259,7 @@ class AggregatingRegistry:
     def snapshot(
         self, *, names: Iterable[str] | None = None, match: Mapping[str, str] | None = None
     ) -> Snapshot:
-        """An immutable copy of the selected series, consistent at one instant."""
+        """An immutable copy of the selected series, each consistent in itself (drained, frozen)."""
         wanted = None if names is None else set(names)
         out: list[Series] = []
         version = None if match is None else version_of(match)
