@@ -382,14 +382,16 @@ def sparse(sizes: Sizes) -> list[Row]:
     count = 1_000 * seconds
     ns = _interleave({"thin": thin_total, "dense": dense_total}, max(3, sizes.repeats // 2))
     thin, dense = ns["thin"] / count, ns["dense"] / count
-    worst = max(thin_worst(), dense_worst()) / 1e6
+    worst_thin, worst_dense = thin_worst() / 1e6, dense_worst() / 1e6
     ratio = thin / dense
     return [
         Row(f"1,000 versions at 1 event/s, {seconds} s: ns/event", _ns(thin)),
         Row(f"1 version at 1,000 events/s, {seconds} s: ns/event", _ns(dense)),
         _goal("  sparse / dense", ratio, "", "<= 2x", ratio <= 2.0),
-        Row("  slowest single event (thread CPU time)", f"{worst:.3f} ms", target="<= 1 ms",
-            passed=worst <= 1.0),
+        Row("  slowest single event, sparse (thread CPU time)", f"{worst_thin:.3f} ms",
+            target="<= 1 ms", passed=worst_thin <= 1.0),
+        Row("  slowest single event, dense (thread CPU time)", f"{worst_dense:.3f} ms",
+            target="<= 1 ms", passed=worst_dense <= 1.0),
     ]  # fmt: skip
 
 
