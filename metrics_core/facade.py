@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from types import TracebackType
@@ -26,6 +27,8 @@ from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
 from metrics_core.tags import Tags
+from metrics_core.workers import WorkerGroup, WorkerGroupOptions
+from metrics_core.workers._registry import join_worker_group
 
 _log = structlog.get_logger("metrics_core.facade")
 
@@ -44,6 +47,11 @@ class Metrics:
     :param clock: the clock of that new registry (give the registry its own clock instead
         when you pass one).
     :param export_timeout: seconds an exporter may take before it is cut off.
+    :param multiproc: join a worker group: its directory or ``WorkerGroupOptions``;
+        by default the directory named by ``INFERENCE_METRICS_MULTIPROC_DIR``, if set.
+        In a group every read (``snapshot``, queries, pull exporters) answers for all
+        workers, ``export()`` pushes from the group's leader only, and
+        ``local_snapshot()`` is this process alone (docs/integrations.md).
     """
 
     def __init__(
@@ -53,6 +61,7 @@ class Metrics:
         clock: Clock | None = None,
         *,
         export_timeout: float = 10.0,
+        multiproc: str | os.PathLike[str] | WorkerGroupOptions | None = None,
     ) -> None:
         if registry is not None and clock is not None and registry.clock is not clock:
             raise ValueError("pass 'clock' to the registry you give, not to Metrics")
@@ -63,6 +72,8 @@ class Metrics:
             registry if registry is not None else AggregatingRegistry(clock=clock)
         )
         self.export_timeout = export_timeout
+        self.worker_group: WorkerGroup | None
+        self.worker_group, self.registry = join_worker_group(multiproc, self.registry)
         self._collectors: list[Any] = []
         self._subscriptions: list[tuple[type[Event], Any]] = []
         self._fanout = ExportFanout(on_error=self._count_export_error)
@@ -114,8 +125,13 @@ class Metrics:
     # -- exporting -----------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """An immutable snapshot of the registry."""
+        """An immutable snapshot of the registry (of the whole worker group in one)."""
         return self.registry.snapshot()
+
+    def local_snapshot(self) -> Snapshot:
+        """A snapshot of what this process recorded, even in a worker group."""
+        group = self.worker_group
+        return (self.registry if group is None else group.local).snapshot()
 
     def export(self, *, deadline: float | None = None) -> list[ExportOutcome]:
         """Export one snapshot to every exporter; ``deadline`` is in seconds from now.
@@ -124,6 +140,8 @@ class Metrics:
         never raised.
         """
         limit = None if deadline is None else time.monotonic() + deadline
+        if self.worker_group is not None and not self.worker_group.is_leader():
+            return []  # one member, the leader, pushes the group's snapshot
         with self._export_lock:
             return self._fanout.export(self.snapshot(), limit)
 
@@ -195,8 +213,13 @@ class Metrics:
         # An export stuck on a hung exporter holds the lock: wait for it at most a quarter
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
+        group, lead = self.worker_group, True
+        if group is not None:  # publish the last state; only the leader pushes the group's
+            lead = group.is_leader()
+            group.close()
         try:
-            self._fanout.export(self.snapshot(), end)
+            if lead:
+                self._fanout.export(self.snapshot(), end)
             self._fanout.close(end)
         finally:
             if locked:

@@ -1,0 +1,329 @@
+"""``WorkerGroup``: the processes sharing one directory answer as one.
+
+Each member (one ``Metrics`` in one process) publishes its registry's snapshot to
+its own state file every ``interval`` seconds, from a daemon thread, when anything
+changed; recording never touches the files. A read (``snapshot``) takes the local
+snapshot live and merges it with every other member's file and the retired state.
+A live member folds finished members (stopped, or whose process is gone) into
+``retired.state`` under a lock and deletes their files, so the directory holds at
+most one file per live member plus three small ones. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import structlog
+
+from metrics_core.registry.protocol import Registry
+from metrics_core.snapshot import CounterSeries, GaugeSeries, Series, Snapshot
+from metrics_core.values import MetricKind
+from metrics_core.workers import _files
+from metrics_core.workers._merge import materialize, merge_series
+from metrics_core.workers._options import WorkerGroupOptions
+from metrics_core.workers._process import is_alive, start_time
+from metrics_core.workers._state_file import (
+    FLAG_FINAL,
+    FLAG_RETIRED,
+    SketchCache,
+    StateFile,
+    StateHeader,
+    encode_state,
+)
+
+__all__ = ["WorkerGroup"]
+
+_log = structlog.get_logger("metrics_core.workers")
+_FOLDED_KEPT = 256  # ids of folded members remembered (readers may still hold their files)
+_instances = iter(range(1, 1 << 62))
+
+
+class WorkerGroup:
+    """One member of the worker group in ``options.directory``; see the module docstring.
+
+    :param options: the directory, freshness interval, start rule and gauge modes.
+    :param local: this member's registry (recording goes there, unchanged).
+    """
+
+    def __init__(self, options: WorkerGroupOptions, local: Registry) -> None:
+        self.options = options
+        self.local = local
+        self.directory = Path(options.directory)
+        self._reader = _files.StateReader()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._leader_fd: int | None = None
+        self._closed = False
+        self._become_member()
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+
+    # -- membership ---------------------------------------------------------------------
+
+    def _become_member(self) -> None:
+        self.pid = os.getpid()
+        parent = os.getppid()
+        self._identity = (self.pid, start_time(self.pid), parent, start_time(parent))
+        self.worker_id = f"{self.pid}-{self._identity[1]}-{next(_instances)}"
+        self._file = _files.member_file(self.worker_id)
+        self._sequence = 0
+        self._published: int | None = None
+        self._encode_cache = SketchCache()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _files.exclusive(self.directory):
+            self.group_id = self._join()
+            self._publish(final=False)
+        self._thread = threading.Thread(target=self._run, name="metrics-worker-group", daemon=True)
+        self._thread.start()
+
+    def _join(self) -> bytes:
+        """The id of the live group here, or a new group's (clean or continued), under the lock."""
+        current = self._read_group_id()
+        states = self._states()
+        for _, state in states:
+            header = state.header
+            if (
+                header.group_id == current
+                and not header.flags & FLAG_RETIRED
+                and (
+                    is_alive(header.pid, header.pid_started)
+                    or (header.parent > 1 and is_alive(header.parent, header.parent_started))
+                )
+            ):
+                return current
+        group_id = secrets.token_bytes(16)
+        survivors = [state for _, state in states] if self.options.start == "continue" else []
+        for name, _ in states:
+            (self.directory / name).unlink(missing_ok=True)
+        if survivors:
+            self._write_retired(group_id, survivors, folded=())
+        else:
+            (self.directory / _files.RETIRED_FILE).unlink(missing_ok=True)
+        _files.write_atomic(
+            self.directory, _files.GROUP_FILE, group_id.hex().encode(), self.worker_id
+        )
+        _log.info("worker_group_started", directory=str(self.directory), start=self.options.start)
+        return group_id
+
+    def _read_group_id(self) -> bytes:
+        try:
+            return bytes.fromhex((self.directory / _files.GROUP_FILE).read_text("ascii").strip())
+        except (OSError, ValueError):
+            return b""
+
+    def _states(self) -> list[tuple[str, StateFile]]:
+        """Every valid member and retired file here, by name."""
+        out = []
+        for name in sorted(os.listdir(self.directory)):
+            if _files.worker_id_of(name) is not None or name == _files.RETIRED_FILE:
+                state = self._reader.read(self.directory / name)
+                if state is not None:
+                    out.append((name, state))
+        return out
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.options.interval):
+            try:
+                self._publish(final=False)
+                self._fold_finished()
+                if self._leader_fd is None:
+                    self._leader_fd = _files.try_lead(self.directory)
+            except Exception:  # a full disk must not end publishing for good
+                _log.exception("worker_group_publish_failed", directory=str(self.directory))
+
+    def _publish(self, *, final: bool) -> None:
+        with self._lock:
+            snapshot = self.local.snapshot()
+            signature = _signature(snapshot.series)
+            if signature == self._published and not final:
+                return
+            self._sequence += 1
+            header = self._header(FLAG_FINAL if final else 0, snapshot.taken_at)
+            data = encode_state(header, snapshot.series, self._encode_cache)
+            self._encode_cache.next_round()
+            _files.write_atomic(self.directory, self._file, data, self.worker_id)
+            self._published = signature
+
+    def _header(self, flags: int, now: float) -> StateHeader:
+        pid, started, parent, parent_started = self._identity
+        return StateHeader(
+            flags, self.group_id, pid, started, parent, parent_started, now, self._sequence
+        )
+
+    def is_leader(self) -> bool:
+        """Whether this member holds the group's leader lock (it runs the push exports)."""
+        if self._leader_fd is None and not self._closed:
+            self._leader_fd = _files.try_lead(self.directory)
+        return self._leader_fd is not None
+
+    def close(self) -> None:
+        """Publish the final state (this member's gauges drop out), stop, give up leadership."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5.0)
+        try:
+            self._publish(final=True)
+        except OSError:
+            _log.exception("worker_group_final_publish_failed", directory=str(self.directory))
+        if self._leader_fd is not None:
+            os.close(self._leader_fd)
+            self._leader_fd = None
+
+    # -- folding finished members ------------------------------------------------------
+
+    def _fold_finished(self) -> None:
+        """Fold finished members into the retired state and delete their files."""
+        with self._lock:
+            names = os.listdir(self.directory)
+            if any(self._finished(name) for name in names):
+                self._fold_locked()
+
+    def _fold_locked(self) -> None:
+        with _files.exclusive(self.directory):
+            names = os.listdir(self.directory)
+            retired = self._reader.read(self.directory / _files.RETIRED_FILE)
+            folded = retired.folded if retired is not None else ()
+            done: list[tuple[str, StateFile]] = []
+            for name in names:
+                worker = _files.worker_id_of(name)
+                if worker is None or worker in folded or not self._finished(name):
+                    continue
+                state = self._reader.read(self.directory / name)
+                if state is not None and state.header.group_id == self.group_id:
+                    done.append((worker, state))
+            if done:
+                members = [retired] if retired is not None else []
+                members += [state for _, state in done]
+                ids = (*folded, *(worker for worker, _ in done))[-_FOLDED_KEPT:]
+                self._write_retired(self.group_id, members, ids)
+            for name in names:  # folded, unreadable or left by dead writers: all gone
+                if self._finished(name) or (_files.worker_id_of(name) or "") in folded:
+                    (self.directory / name).unlink(missing_ok=True)
+
+    def _finished(self, name: str) -> bool:
+        """Whether ``name`` is a member or temporary file whose writer is gone or stopped."""
+        owner = _files.pid_of(name)
+        if owner is None:
+            return False
+        if not is_alive(*owner):
+            return True
+        if _files.worker_id_of(name) is None or name == self._file:
+            return False
+        state = self._reader.read(self.directory / name)
+        return state is not None and bool(state.header.flags & FLAG_FINAL)
+
+    def _write_retired(
+        self, group_id: bytes, members: list[StateFile], folded: Iterable[str]
+    ) -> None:
+        now = max((m.header.written_at for m in members), default=0.0)
+        counted = [[s for s in m.series if s.kind is not MetricKind.GAUGE] for m in members]
+        series = [materialize(s, now) for s in merge_series(counted)]
+        header = StateHeader(FLAG_RETIRED, group_id, 0, 0, 0, 0, now, 0)
+        data = encode_state(header, series, SketchCache(), tuple(folded))
+        _files.write_atomic(self.directory, _files.RETIRED_FILE, data, self.worker_id)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def snapshot(
+        self, *, names: Iterable[str] | None = None, match: Mapping[str, str] | None = None
+    ) -> Snapshot:
+        """The group's snapshot: this member live, the others as last published, the retired."""
+        wanted = None if names is None else set(names)
+        local = self.local.snapshot(names=wanted, match=match)
+        with self._lock:
+            members, retired = self._read_members()
+        own_folded = retired is not None and self.worker_id in retired.folded
+        parts: list[list[Series]] = [] if own_folded else [list(local.series)]
+        folded = set(retired.folded) if retired is not None else set()
+        for worker, state in members:
+            if worker in folded:
+                continue
+            live = not state.header.flags & FLAG_FINAL and is_alive(
+                state.header.pid, state.header.pid_started
+            )
+            parts.append(_select(state.series, wanted, match, gauges=live))
+        if retired is not None:
+            parts.append(_select(retired.series, wanted, match, gauges=False))
+        return Snapshot(local.taken_at, tuple(merge_series(parts, self.options.gauge_modes)))
+
+    def _read_members(self) -> tuple[list[tuple[str, StateFile]], StateFile | None]:
+        """Every other member's state, then the retired state (read last: see architecture.md)."""
+        names = os.listdir(self.directory)
+        members = []
+        for name in names:
+            worker = _files.worker_id_of(name)
+            if worker is None:
+                if name not in _files.KNOWN and not name.startswith(_files.TMP_PREFIX):
+                    self._reader.count(name, "foreign")
+                continue
+            if name == self._file:
+                continue
+            state = self._reader.read(self.directory / name)
+            if state is not None and state.header.group_id != self.group_id:
+                self._reader.count(name + "#stale", "stale")
+            elif state is not None:
+                members.append((worker, state))
+        retired = self._reader.read(self.directory / _files.RETIRED_FILE)
+        if retired is not None and retired.header.group_id != self.group_id:
+            retired = None
+        self._reader.forget_except(set(names))
+        return members, retired
+
+    @property
+    def skipped_files(self) -> Mapping[str, int]:
+        """Files this member skipped while reading, by reason (``corrupt``, ``foreign``, ...)."""
+        return dict(self._reader.skipped)
+
+
+def _select(
+    series: Iterable[Series],
+    wanted: set[str] | None,
+    match: Mapping[str, str] | None,
+    *,
+    gauges: bool,
+) -> list[Series]:
+    return [
+        s
+        for s in series
+        if (wanted is None or s.name in wanted)
+        and (not match or s.tags.includes(match))
+        and (gauges or not isinstance(s, GaugeSeries))
+    ]
+
+
+def _signature(series: Iterable[Series]) -> int:
+    """Changes when anything was recorded (totals, counts, gauge values)."""
+    return hash(tuple((s.name, s.tags, _progress(s)) for s in series))
+
+
+def _progress(series: Series) -> tuple[float, ...]:
+    if isinstance(series, CounterSeries):
+        return (series.total,)
+    if isinstance(series, GaugeSeries):
+        return (series.value, series.updated_at)
+    return (float(sum(series.bucket_counts)),)
+
+
+def _after_fork(reference: weakref.ref[WorkerGroup]) -> None:
+    """In a forked child: a new member with its own file and thread; the parent keeps its data."""
+    group = reference()
+    if group is None or group._closed:
+        return
+    group._lock = threading.Lock()
+    group._stop = threading.Event()
+    if group._leader_fd is not None:  # the parent's lock stays the parent's
+        os.close(group._leader_fd)
+        group._leader_fd = None
+    group.local.clear()
+    group._become_member()
