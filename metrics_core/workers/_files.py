@@ -110,6 +110,7 @@ class StateReader:
     cache: SketchCache = attrs.field(factory=SketchCache)
     _files: dict[str, tuple[tuple[int, int, int], StateFile | None]] = attrs.field(factory=dict)
     skipped: dict[str, int] = attrs.field(factory=dict)
+    _counted: set[tuple[str, str]] = attrs.field(factory=set)
 
     def read(self, path: Path) -> StateFile | None:
         """The state in ``path``; None when it is gone or invalid (counted once per version)."""
@@ -135,12 +136,13 @@ class StateReader:
 
     def count(self, name: str, reason: str) -> None:
         """Count the file ``name`` as skipped for ``reason``, once while it stays there."""
-        if name not in self._files:
-            self._files[name] = ((-1, -1, -1), None)
+        if (name, reason) not in self._counted:
+            self._counted.add((name, reason))
             self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
     def forget_except(self, names: set[str]) -> None:
         """Drop cached files not in ``names`` (gone from the directory)."""
         for name in [n for n in self._files if n not in names]:
             del self._files[name]
+        self._counted = {key for key in self._counted if key[0] in names}
         self.cache.next_round()

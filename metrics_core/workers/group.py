@@ -88,14 +88,12 @@ class WorkerGroup:
         states = self._states()
         for _, state in states:
             header = state.header
-            if (
-                header.group_id == current
-                and not header.flags & FLAG_RETIRED
-                and (
-                    is_alive(header.pid, header.pid_started)
-                    or (header.parent > 1 and is_alive(header.parent, header.parent_started))
-                )
-            ):
+            if header.group_id != current or header.flags & FLAG_RETIRED:
+                continue
+            running = not header.flags & FLAG_FINAL and is_alive(header.pid, header.pid_started)
+            # The process that starts workers (gunicorn's master, uvicorn's supervisor)
+            # keeps the group alive while it recycles all of them; pid 1 is no such one.
+            if running or (header.parent > 1 and is_alive(header.parent, header.parent_started)):
                 return current
         group_id = secrets.token_bytes(16)
         survivors = [state for _, state in states] if self.options.start == "continue" else []
@@ -271,7 +269,7 @@ class WorkerGroup:
                 continue
             state = self._reader.read(self.directory / name)
             if state is not None and state.header.group_id != self.group_id:
-                self._reader.count(name + "#stale", "stale")
+                self._reader.count(name, "stale")
             elif state is not None:
                 members.append((worker, state))
         retired = self._reader.read(self.directory / _files.RETIRED_FILE)
