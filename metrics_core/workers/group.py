@@ -11,6 +11,8 @@ most one file per live member plus three small ones. See docs/architecture.md.
 
 from __future__ import annotations
 
+import atexit
+import multiprocessing.util
 import os
 import secrets
 import threading
@@ -55,7 +57,7 @@ class WorkerGroup:
         self.local = local
         self.directory = Path(options.directory)
         self._reader = _files.StateReader()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._leader_fd: int | None = None
@@ -63,6 +65,10 @@ class WorkerGroup:
         self._become_member()
         reference = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+        # A worker that exits without closing (gunicorn's --max-requests, uvicorn stopping,
+        # a multiprocessing child, which skips atexit) still publishes its last state.
+        atexit.register(_close_at_exit, reference)
+        multiprocessing.util.Finalize(None, _close_at_exit, (reference,), exitpriority=10)
 
     # -- membership ---------------------------------------------------------------------
 
@@ -137,9 +143,10 @@ class WorkerGroup:
             except Exception:  # a full disk must not end publishing for good
                 _log.exception("worker_group_publish_failed", directory=str(self.directory))
 
-    def _publish(self, *, final: bool) -> None:
+    def _publish(self, *, final: bool, snapshot: Snapshot | None = None) -> None:
         with self._lock:
-            snapshot = self.local.snapshot()
+            if snapshot is None:
+                snapshot = self.local.snapshot()
             signature = _signature(snapshot.series)
             if signature == self._published and not final:
                 return
@@ -236,13 +243,20 @@ class WorkerGroup:
     def snapshot(
         self, *, names: Iterable[str] | None = None, match: Mapping[str, str] | None = None
     ) -> Snapshot:
-        """The group's snapshot: this member live, the others as last published, the retired."""
+        """The group's snapshot: this member now, the others as last published, the retired.
+
+        This member's state is published first (when it changed): whatever a read shows
+        is on disk before the read returns, so the next read, in any worker, shows at
+        least as much. That keeps counters from going down between readers.
+        """
         wanted = None if names is None else set(names)
-        local = self.local.snapshot(names=wanted, match=match)
         with self._lock:
+            local = self.local.snapshot()
+            if not self._closed:
+                self._publish(final=False, snapshot=local)
             members, retired = self._read_members()
         own_folded = retired is not None and self.worker_id in retired.folded
-        parts: list[list[Series]] = [] if own_folded else [list(local.series)]
+        parts = [] if own_folded else [_select(local.series, wanted, match, gauges=True)]
         folded = set(retired.folded) if retired is not None else set()
         for worker, state in members:
             if worker in folded:
@@ -313,12 +327,18 @@ def _progress(series: Series) -> tuple[float, ...]:
     return (float(sum(series.bucket_counts)),)
 
 
+def _close_at_exit(reference: weakref.ref[WorkerGroup]) -> None:
+    group = reference()
+    if group is not None and group.pid == os.getpid():
+        group.close()
+
+
 def _after_fork(reference: weakref.ref[WorkerGroup]) -> None:
     """In a forked child: a new member with its own file and thread; the parent keeps its data."""
     group = reference()
     if group is None or group._closed:
         return
-    group._lock = threading.Lock()
+    group._lock = threading.RLock()
     group._stop = threading.Event()
     if group._leader_fd is not None:  # the parent's lock stays the parent's
         os.close(group._leader_fd)

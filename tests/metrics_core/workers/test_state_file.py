@@ -81,7 +81,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(steps)
 def test_a_decoded_state_answers_every_window_as_the_original(
     items: list[tuple[float, float]],
