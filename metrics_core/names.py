@@ -53,6 +53,9 @@ LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 """Counter: event listeners that raised, tagged with ``event`` and ``listener``."""
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"
 """Counter: values folded into an ``overflow`` series, tagged with ``metric``."""
+WORKER_GROUP_SKIPPED_FILES_TOTAL = "metrics_worker_group_skipped_files_total"
+"""Counter: files of a worker group's directory that reads skipped, tagged with ``reason``
+(``corrupt``, ``foreign`` or ``stale``)."""
 
 # -- host and process (SystemCollector) ---------------------------------------------------
 
@@ -181,6 +184,7 @@ DESCRIPTIONS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: "Files of the worker group's directory that reads skipped.",
     SYSTEM_CPU: "Host CPU use over the last sample interval.",
     PROCESS_CPU: "CPU use of this process over the last sample interval (per core, summed).",
     PROCESS_RSS: "Resident set size of this process.",
@@ -229,6 +233,7 @@ UNITS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: "{file}",
     SYSTEM_CPU: "%",
     PROCESS_CPU: "%",
     PROCESS_RSS: "By",
@@ -277,6 +282,7 @@ KINDS: dict[str, MetricKind] = {
     EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
     LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
     OVERFLOW_TOTAL: MetricKind.COUNTER,
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: MetricKind.COUNTER,
     SYSTEM_CPU: MetricKind.GAUGE,
     PROCESS_CPU: MetricKind.GAUGE,
     PROCESS_RSS: MetricKind.GAUGE,

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import structlog
 
+from metrics_core.names import WORKER_GROUP_SKIPPED_FILES_TOTAL
 from metrics_core.registry.protocol import Registry
 from metrics_core.snapshot import CounterSeries, GaugeSeries, Series, Snapshot
+from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.workers import _files
 from metrics_core.workers._merge import materialize, merge_series
@@ -61,6 +63,7 @@ class WorkerGroup:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._leader_fd: int | None = None
+        self._skips_recorded: dict[str, int] = {}
         self._closed = False
         self._become_member()
         reference = weakref.ref(self)
@@ -255,6 +258,7 @@ class WorkerGroup:
             if not self._closed:
                 self._publish(final=False, snapshot=local)
             members, retired = self._read_members()
+            self._count_skipped()
         own_folded = retired is not None and self.worker_id in retired.folded
         parts = [] if own_folded else [_select(local.series, wanted, match, gauges=True)]
         folded = set(retired.folded) if retired is not None else set()
@@ -291,6 +295,14 @@ class WorkerGroup:
             retired = None
         self._reader.forget_except(set(names))
         return members, retired
+
+    def _count_skipped(self) -> None:
+        for reason, count in self._reader.skipped.items():
+            new = count - self._skips_recorded.get(reason, 0)
+            if new > 0:
+                tags = Tags({"reason": reason})
+                self.local.counter(WORKER_GROUP_SKIPPED_FILES_TOTAL, tags, float(new))
+                self._skips_recorded[reason] = count
 
     @property
     def skipped_files(self) -> Mapping[str, int]:

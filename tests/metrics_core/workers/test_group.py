@@ -186,6 +186,12 @@ def test_corrupt_foreign_and_stale_files_are_skipped_and_counted(tmp_path: Path)
         assert requests(metrics) == 1
         assert metrics.worker_group is not None
         assert metrics.worker_group.skipped_files == {"foreign": 2, "corrupt": 1, "stale": 1}
+        skipped = {
+            s.tags["reason"]: s.total
+            for s in metrics.local_snapshot().find(names.WORKER_GROUP_SKIPPED_FILES_TOTAL)
+            if isinstance(s, CounterSeries)
+        }
+        assert skipped == {"foreign": 2.0, "corrupt": 1.0, "stale": 1.0}
     finally:
         metrics.close()
 
