@@ -1,0 +1,226 @@
+"""Worker group benchmarks: the request path in a group, the publish and the merge at read time.
+
+``python benchmarks/worker_group.py`` runs the full sizes, ``--quick`` smaller ones. Every
+number is measured in the run that prints it:
+
+1. ns per event through ``bus.emit(InferenceCompleted(...))`` for a ``Metrics`` alone and
+   one in a worker group (its publisher thread writing every second meanwhile), batches
+   interleaved, medians compared: the group must cost <= 1.05x.
+2. For 4 and 16 workers and 100 and 1,000 versions, each version with a minute of traffic
+   in every worker (a request and its latency per second): the bytes of one worker's
+   state file, one publish (encoding, cold and with the sketch cache warm), and a read
+   of the group: ``snapshot()`` with every file changed (decode + merge) and unchanged
+   (cached), then ``get_all_metrics(60)`` and the Prometheus text of that snapshot,
+   beside the same for one registry that saw all the traffic.
+3. Freshness: seconds from a record in one member to its visibility in another, at the
+   default interval of 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collectors.inference import InferenceCollector
+from exporters.prometheus import PrometheusExporter
+from metrics_core import names
+from metrics_core.bus import EventBus
+from metrics_core.clock import ManualClock
+from metrics_core.events import InferenceCompleted
+from metrics_core.facade import Metrics
+from metrics_core.query import all_version_metrics
+from metrics_core.registry import AggregatingRegistry
+from metrics_core.tags import Tags
+from metrics_core.workers import WorkerGroupOptions
+from metrics_core.workers._files import member_file, write_atomic
+from metrics_core.workers._process import start_time
+from metrics_core.workers._state_file import SketchCache, StateHeader, encode_state
+
+_START = 1_700_000_000.0
+
+
+def _timed(loop: Callable[[], object]) -> float:
+    gc.disable()
+    try:
+        began = time.perf_counter()
+        loop()
+        return time.perf_counter() - began
+    finally:
+        gc.enable()
+
+
+def hot_path(batch: int, repeats: int) -> tuple[float, float]:
+    """ns per event: a ``Metrics`` alone, and one in a worker group (publishing meanwhile)."""
+    events = [
+        InferenceCompleted(model_name="bert", version=f"v{i % 6}", duration_ms=10.0 + i % 90)
+        for i in range(batch)
+    ]
+    alone = Metrics(bus=EventBus()).collect(InferenceCollector())
+    with tempfile.TemporaryDirectory() as directory:
+        options = WorkerGroupOptions(directory=directory, interval=1.0)
+        grouped = Metrics(bus=EventBus(), multiproc=options).collect(InferenceCollector())
+        runs = {"alone": alone, "group": grouped}
+        samples: dict[str, list[float]] = {name: [] for name in runs}
+        for round_ in range(repeats + 1):
+            for name, metrics in runs.items():
+                emit = metrics.bus.emit
+                seconds = _timed(lambda emit=emit: [emit(e) for e in events])  # type: ignore[misc]
+                if round_:
+                    samples[name].append(seconds)
+        grouped.close()
+    alone.close()
+    one, two = (statistics.median(samples[n]) * 1e9 / batch for n in ("alone", "group"))
+    return one, two
+
+
+def _worker_registry(versions: int, seconds: int) -> AggregatingRegistry:
+    clock = ManualClock(_START)
+    registry = AggregatingRegistry(clock=clock, max_series_per_metric=versions + 10)
+    tags = [Tags({"model_name": "bert", "version": f"v{v}"}) for v in range(versions)]
+    for second in range(seconds):
+        clock.set(_START + second + 0.5)
+        for i, tag in enumerate(tags):
+            registry.counter(names.REQUESTS_TOTAL, tag)
+            registry.timer(names.LATENCY, tag, 5.0 + (second * 7 + i) % 400)
+    return registry
+
+
+def merge_cost(workers: int, versions: int, seconds: int) -> dict[str, float]:
+    """Seconds and bytes of publishing and reading a group of ``workers`` (see the docstring)."""
+    # Every worker saw the same traffic shape: one registry serves as each worker's state,
+    # and a single registry with ``workers`` times the traffic is the one-process baseline.
+    state = _worker_registry(versions, seconds).snapshot()
+    single = AggregatingRegistry(clock=ManualClock(_START + seconds))
+    out: dict[str, float] = {}
+    cache = SketchCache()
+    pid = os.getpid()
+    with tempfile.TemporaryDirectory() as directory:
+        options = WorkerGroupOptions(directory=directory, interval=3600.0)
+        reader = Metrics(
+            bus=EventBus(), registry=AggregatingRegistry(clock=ManualClock(_START + seconds)),
+            multiproc=options,
+        )  # fmt: skip
+        group = reader.worker_group
+        assert group is not None
+        header = StateHeader(0, group.group_id, pid, start_time(pid), 0, 0, _START, 1)
+        out["encode_cold_s"] = _timed(lambda: encode_state(header, state.series, cache))
+        cache.next_round()
+        blob = b""
+
+        def encode() -> None:
+            nonlocal blob
+            blob = encode_state(header, state.series, cache)
+
+        out["encode_warm_s"] = _timed(encode)
+        out["file_bytes"] = float(len(blob))
+
+        def write_all() -> None:
+            for k in range(workers - 1):  # the reader is the last worker
+                write_atomic(
+                    Path(directory),
+                    member_file(f"{pid}-{start_time(pid)}-{900 + k}"),
+                    blob,
+                    "bench",
+                )
+
+        write_all()
+        for series in state.series:  # the reader's own share
+            _copy_into(reader.registry, series)
+        out["read_cold_s"] = _timed(reader.snapshot)
+        out["read_warm_s"] = _timed(reader.snapshot)
+        snapshot = reader.snapshot()
+        out["query_s"] = _timed(lambda: all_version_metrics(snapshot, 60.0))
+        prometheus = PrometheusExporter()
+        out["render_s"] = _timed(lambda: prometheus.render(snapshot))
+        check = snapshot.get(names.REQUESTS_TOTAL, {"model_name": "bert", "version": "v0"})
+        assert check is not None and getattr(check, "total", 0) == workers * seconds, check
+        reader.close()
+    for _ in range(workers):
+        for series in state.series:
+            _copy_into(single, series)
+    one = single.snapshot()
+    out["single_snapshot_s"] = _timed(single.snapshot)
+    out["single_query_s"] = _timed(lambda: all_version_metrics(one, 60.0))
+    out["single_render_s"] = _timed(lambda: PrometheusExporter().render(one))
+    return out
+
+
+def _copy_into(registry: object, series: object) -> None:
+    """Stand-in for traffic: the all-time totals land in the registry's current slot."""
+    from metrics_core.snapshot import CounterSeries, DistributionSeries
+
+    if isinstance(series, CounterSeries):
+        registry.counter(series.name, series.tags, series.total)  # type: ignore[attr-defined]
+    elif isinstance(series, DistributionSeries):
+        bound = registry.instrument(series.kind, series.name, series.tags)  # type: ignore[attr-defined]
+        for value in (5.0 + i % 400 for i in range(series.count)):
+            bound.record(value)
+
+
+def freshness(trials: int) -> list[float]:
+    """Seconds from a record in one member to its visibility in another (interval 1 s)."""
+    out = []
+    with tempfile.TemporaryDirectory() as directory:
+        options = WorkerGroupOptions(directory=directory, interval=1.0)
+        a = Metrics(bus=EventBus(), multiproc=options).collect(InferenceCollector())
+        b = Metrics(bus=EventBus(), multiproc=options).collect(InferenceCollector())
+        tags = {"model_name": "bert", "version": "v1"}
+        for trial in range(1, trials + 1):
+            time.sleep(0.37 * trial % 1.0)
+            a.record_inference("bert", "v1", 10.0, success=True)
+            began = time.perf_counter()
+            while True:
+                series = b.worker_group.snapshot(names=[names.REQUESTS_TOTAL], match=tags)  # type: ignore[union-attr]
+                found = series.get(names.REQUESTS_TOTAL, tags)
+                if found is not None and getattr(found, "total", 0) >= trial:
+                    break
+                time.sleep(0.005)
+            out.append(time.perf_counter() - began)
+        a.close()
+        b.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the three sections; returns 1 when the hot path misses its 1.05x target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args(argv)
+    batch, repeats = (20_000, 7) if args.quick else (50_000, 15)
+    alone, grouped = hot_path(batch, repeats)
+    ratio = grouped / alone
+    verdict = "ok" if ratio <= 1.05 else "MISSED"
+    print(f"1. hot path: alone {alone:,.0f} ns/event, in a group {grouped:,.0f} ns/event, "
+          f"ratio {ratio:.3f}x (target <= 1.05x: {verdict})")  # fmt: skip
+    print("2. merge cost (ms; bytes of one worker's file):")
+    print(f"   {'workers':>7} {'versions':>8} {'file KiB':>9} {'enc cold':>8} {'enc warm':>8} "
+          f"{'read chg':>8} {'read same':>9} {'query':>7} {'render':>7} | {'1-proc snap':>11} "
+          f"{'query':>7} {'render':>7}")  # fmt: skip
+    seconds = 20 if args.quick else 60
+    sizes = [(4, 100), (16, 100)] if args.quick else [(4, 100), (16, 100), (4, 1000), (16, 1000)]
+    for workers, versions in sizes:
+        r = merge_cost(workers, versions, seconds)
+        ms = {k: v * 1000 for k, v in r.items()}
+        print(f"   {workers:>7} {versions:>8} {r['file_bytes'] / 1024:>9,.0f} "
+              f"{ms['encode_cold_s']:>8.1f} {ms['encode_warm_s']:>8.1f} {ms['read_cold_s']:>8.1f} "
+              f"{ms['read_warm_s']:>9.1f} {ms['query_s']:>7.1f} {ms['render_s']:>7.1f} | "
+              f"{ms['single_snapshot_s']:>11.1f} {ms['single_query_s']:>7.1f} "
+              f"{ms['single_render_s']:>7.1f}")  # fmt: skip
+    delays = freshness(3 if args.quick else 8)
+    print(f"3. freshness at interval 1 s: median {statistics.median(delays):.2f} s, "
+          f"max {max(delays):.2f} s over {len(delays)} records")  # fmt: skip
+    return 0 if ratio <= 1.05 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
