@@ -17,6 +17,7 @@ from metrics_core.snapshot import (
 from metrics_core.stats import Verdict
 from metrics_core.tags import Tags
 from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
+from metrics_core.workers import WorkerGroupOptions
 
 __all__ = [
     "AggregatingRegistry",
@@ -43,5 +44,6 @@ __all__ = [
     "Verdict",
     "VersionMetrics",
     "WindowSummary",
+    "WorkerGroupOptions",
     "default_bus",
 ]
