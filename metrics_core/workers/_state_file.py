@@ -13,11 +13,17 @@ Layout (little-endian)::
     series  u8 kind, string name, varint n tags and n (key, value) strings, f64 updated at,
             then a counter's f64 total and view of f64 values; a gauge's f64 value; a
             distribution's varint n bounds, n f64 bounds, n + 1 varint bucket counts,
-            all-time sketch and view of sketches
-    view    f64 first seen; per tier (varint n tiers): varint n, n (f64 start, value);
-            varint n pending: u8 present [f64 start, varint m, m values];
-            u8 present [f64 start, value] (the open slot)
+            varint n and n sketches (the all-time parts) and view of sketches
+    view    f64 first seen; varint n tiers and n rings; varint n pending blocks, each
+            u8 present [f64 start, values]; u8 present [f64 start, value] (the open slot)
+    ring    varint byte length, then f64 starts and values of the ring's closed slots
+    values  varint n, then n f64 (counters) or n sketches (distributions)
     sketch  varint length, ``metrics_core.codec`` bytes
+
+Rings are immutable and shared between a registry's snapshots, and most of them do not
+change from one publication to the next: ``SketchCache`` keeps the bytes of each ring
+and sketch object written, and the decoded ring of each ring's bytes read, so a
+publication or a read mostly copies bytes it already has.
 
 Every decode error (bad magic, unknown version, checksum, truncation, a sketch the
 codec rejects, an invalid tag) raises ``StateFileError``: the reader skips the file.
@@ -34,7 +40,7 @@ from typing import Any, TypeVar
 import attrs
 
 from metrics_core.codec import CodecError, decode_bucket_data, encode_bucket_data
-from metrics_core.sketch import BucketData, merge_all
+from metrics_core.sketch import BucketData
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
@@ -86,36 +92,47 @@ class StateFile:
 
 
 class SketchCache:
-    """Encoded and decoded sketches, reused from one publish (or read) to the next.
+    """Encoded and decoded rings and sketches, reused from one publish (or read) to the next.
 
-    Closed slots are immutable and shared between snapshots, so most sketches of a
-    state are the same objects (or bytes) as last time. Each round keeps only the
-    entries it used: the cache never holds more than one state's sketches.
+    Closed slots and rings are immutable and shared between snapshots, so most of a
+    state is the same objects (or bytes) as last time. Each round keeps only the entries
+    it used: the cache never holds more than one state's pieces.
     """
 
     __slots__ = ("_decoded", "_encoded", "_next_decoded", "_next_encoded")
 
     def __init__(self) -> None:
-        self._encoded: dict[int, tuple[BucketData, bytes]] = {}
-        self._next_encoded: dict[int, tuple[BucketData, bytes]] = {}
-        self._decoded: dict[bytes, BucketData] = {}
-        self._next_decoded: dict[bytes, BucketData] = {}
+        self._encoded: dict[int, tuple[object, bytes]] = {}
+        self._next_encoded: dict[int, tuple[object, bytes]] = {}
+        self._decoded: dict[tuple[bool, bytes], Any] = {}
+        self._next_decoded: dict[tuple[bool, bytes], Any] = {}
 
-    def encode(self, data: BucketData) -> bytes:
-        """``data`` encoded, from the cache when the same object was encoded last round."""
-        key = id(data)
+    def encoded(self, item: object, encode: Callable[[], bytes]) -> bytes:
+        """The bytes of ``item``, from the cache when the same object was encoded last round."""
+        key = id(item)
         hit = self._encoded.get(key) or self._next_encoded.get(key)
-        if hit is None or hit[0] is not data:
-            hit = (data, encode_bucket_data(data))
+        if hit is None or hit[0] is not item:
+            hit = (item, encode())
         self._next_encoded[key] = hit
         return hit[1]
 
+    def encode(self, data: BucketData) -> bytes:
+        """``data`` encoded (cached by identity)."""
+        return self.encoded(data, lambda: encode_bucket_data(data))
+
+    def decoded(self, key: tuple[bool, bytes], decode: Callable[[], Any]) -> Any:
+        """What ``key``'s bytes decode to, from the cache when they were seen last round."""
+        value = self._decoded.get(key)
+        if value is None:
+            value = self._next_decoded.get(key)
+            if value is None:
+                value = decode()
+        self._next_decoded[key] = value
+        return value
+
     def decode(self, blob: bytes) -> BucketData:
-        """``blob`` decoded, from the cache when the same bytes were decoded last round."""
-        data = self._decoded.get(blob) or self._next_decoded.get(blob)
-        if data is None:
-            data = decode_bucket_data(blob)
-        self._next_decoded[blob] = data
+        """``blob`` decoded as a sketch (cached by bytes)."""
+        data: BucketData = self.decoded((True, blob), lambda: decode_bucket_data(blob))
         return data
 
     def next_round(self) -> None:
@@ -147,9 +164,8 @@ def encode_state(
         _put_str(out, worker)
     records = list(series)
     _put_varint(out, len(records))
-    sketch = _sketch_writer(cache)
     for record in records:
-        _put_series(out, record, sketch)
+        _put_series(out, record, cache)
     out += _CRC.pack(zlib.crc32(out))
     return bytes(out)
 
@@ -201,22 +217,43 @@ def _put_str(out: bytearray, text: str) -> None:
     out += raw
 
 
-def _sketch_writer(cache: SketchCache) -> Callable[[bytearray, BucketData], None]:
-    def put(out: bytearray, data: BucketData) -> None:
-        blob = cache.encode(data)
-        _put_varint(out, len(blob))
-        out += blob
+class _Values:
+    """Writes and reads the values of slots: f64 for counters, sketches for distributions."""
 
-    return put
+    __slots__ = ("cache", "sketches")
+
+    def __init__(self, cache: SketchCache, sketches: bool) -> None:
+        self.cache = cache
+        self.sketches = sketches
+
+    def put(self, out: bytearray, values: Sequence[Any]) -> None:
+        _put_varint(out, len(values))
+        if not self.sketches:
+            out += struct.pack(f"<{len(values)}d", *values)
+            return
+        for value in values:
+            blob = self.cache.encode(value)
+            _put_varint(out, len(blob))
+            out += blob
+
+    def ring(self, ring: tuple[tuple[float, Any], ...]) -> bytes:
+        def encode() -> bytes:
+            body = bytearray()
+            _put_varint(body, len(ring))
+            body += struct.pack(f"<{len(ring)}d", *(start for start, _ in ring))
+            self.put(body, [value for _, value in ring])
+            head = bytearray()
+            _put_varint(head, len(body))
+            return bytes(head + body)
+
+        return self.cache.encoded(ring, encode)
 
 
 def _put_float(out: bytearray, value: float) -> None:
     out += _F64.pack(value)
 
 
-def _put_series(
-    out: bytearray, series: Series, sketch: Callable[[bytearray, BucketData], None]
-) -> None:
+def _put_series(out: bytearray, series: Series, cache: SketchCache) -> None:
     out.append(_KIND_CODE[series.kind])
     _put_str(out, series.name)
     _put_varint(out, len(series.tags))
@@ -226,27 +263,24 @@ def _put_series(
     _put_float(out, series.updated_at)
     if isinstance(series, CounterSeries):
         _put_float(out, series.total)
-        _put_view(out, series.window, _put_float)
+        _put_view(out, series.window, _Values(cache, sketches=False))
     elif isinstance(series, GaugeSeries):
         _put_float(out, series.value)
     else:
         _put_varint(out, len(series.bucket_bounds))
-        for bound in series.bucket_bounds:
-            _put_float(out, bound)
+        out += struct.pack(f"<{len(series.bucket_bounds)}d", *series.bucket_bounds)
         for count in series.bucket_counts:
             _put_varint(out, count)
-        sketch(out, merge_all(series.all_time_parts))
-        _put_view(out, series.window, sketch)
+        values = _Values(cache, sketches=True)
+        values.put(out, series.all_time_parts)
+        _put_view(out, series.window, values)
 
 
-def _put_view(out: bytearray, view: WindowView[Any], put: Callable[[bytearray, Any], None]) -> None:
+def _put_view(out: bytearray, view: WindowView[Any], values: _Values) -> None:
     _put_float(out, view.first_seen)
     _put_varint(out, len(view.closed))
     for ring in view.closed:
-        _put_varint(out, len(ring))
-        for start, value in ring:
-            _put_float(out, start)
-            put(out, value)
+        out += values.ring(ring)
     _put_varint(out, len(view.pending))
     for pending in view.pending:
         if pending is None:
@@ -254,15 +288,13 @@ def _put_view(out: bytearray, view: WindowView[Any], put: Callable[[bytearray, A
             continue
         out.append(1)
         _put_float(out, pending[0])
-        _put_varint(out, len(pending[1]))
-        for value in pending[1]:
-            put(out, value)
+        values.put(out, pending[1])
     if view.current is None:
         out.append(0)
     else:
         out.append(1)
         _put_float(out, view.current[0])
-        put(out, view.current[1])
+        values.put(out, (view.current[1],))
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -323,6 +355,18 @@ class _Reader:
     def sketch(self) -> BucketData:
         return self.cache.decode(self.take(self.count()))
 
+    def floats(self, n: int, field: str) -> tuple[float, ...]:
+        values: tuple[float, ...] = struct.unpack(f"<{n}d", self.take(8 * n))
+        if not all(map(math.isfinite, values)):
+            raise StateFileError(f"a {field} is not finite in state file: {values!r}")
+        return values
+
+    def values(self, sketches: bool) -> tuple[Any, ...]:
+        n = self.count()
+        if sketches:
+            return tuple(self.sketch() for _ in range(n))
+        return self.floats(n, "slot value")
+
     def series(self) -> Series:
         code = self.byte()
         if code >= len(_KINDS):
@@ -333,32 +377,54 @@ class _Reader:
         updated_at = self.finite("updated_at")
         if kind is MetricKind.COUNTER:
             total = self.finite("total")
-            return CounterSeries(
-                name, tags, total, updated_at, self.view(lambda: self.finite("slot"))
-            )
+            return CounterSeries(name, tags, total, updated_at, self.view(sketches=False))
         if kind is MetricKind.GAUGE:
             return GaugeSeries(name, tags, self.finite("value"), updated_at)
-        bounds = tuple(self.finite("bucket bound") for _ in range(self.count()))
+        bounds = self.floats(self.count(), "bucket bound")
         counts = tuple(self.varint() for _ in range(len(bounds) + 1))
-        all_time = self.sketch()
-        window = self.view(self.sketch)
-        return DistributionSeries(kind, name, tags, (all_time,), bounds, counts, updated_at, window)
+        all_time_parts = self.values(sketches=True)
+        window = self.view(sketches=True)
+        return DistributionSeries(
+            kind, name, tags, all_time_parts, bounds, counts, updated_at, window
+        )
 
-    def view(self, value: Callable[[], T]) -> WindowView[T]:
+    def ring(self, sketches: bool) -> tuple[tuple[tuple[float, Any], ...], tuple[float, ...]]:
+        """A closed ring and its starts (decoded once per distinct bytes)."""
+        raw = self.take(self.count())
+
+        def decode() -> tuple[tuple[tuple[float, Any], ...], tuple[float, ...]]:
+            inner = _Reader(raw, 0, len(raw), self.cache)
+            n = inner.count()
+            starts = inner.floats(n, "slot start")
+            values = inner.values(sketches)
+            if len(values) != n or inner.pos != inner.end:
+                raise StateFileError("ring values do not match its slots")
+            return tuple(zip(starts, values, strict=True)), starts
+
+        ring: tuple[tuple[tuple[float, Any], ...], tuple[float, ...]]
+        ring = self.cache.decoded((sketches, raw), decode)
+        return ring
+
+    def view(self, sketches: bool) -> WindowView[Any]:
         first_seen = self.finite("first_seen")
         tiers = self.count()
         if tiers != len(TIERS):
             raise StateFileError(f"state file has {tiers} window tiers, expected {len(TIERS)}")
-        closed: list[tuple[tuple[float, T], ...]] = []
-        for _ in range(tiers):
-            closed.append(tuple((self.finite("slot start"), value()) for _ in range(self.count())))
-        pending: list[tuple[float, tuple[T, ...]] | None] = []
+        rings = [self.ring(sketches) for _ in range(tiers)]
+        pending: list[tuple[float, tuple[Any, ...]] | None] = []
         for _ in range(self.count()):
             if self.byte():
                 start = self.finite("block start")
-                pending.append((start, tuple(value() for _ in range(self.count()))))
+                pending.append((start, self.values(sketches)))
             else:
                 pending.append(None)
-        current = (self.finite("slot start"), value()) if self.byte() else None
-        starts = tuple(tuple(start for start, _ in ring) for ring in closed)
-        return WindowView(tuple(closed), starts, tuple(pending), current, first_seen)
+        current = None
+        if self.byte():
+            start = self.finite("slot start")
+            (value,) = self.values(sketches) or (None,)
+            if value is None:
+                raise StateFileError("open slot without a value in state file")
+            current = (start, value)
+        closed = tuple(ring for ring, _ in rings)
+        starts = tuple(starts for _, starts in rings)
+        return WindowView(closed, starts, tuple(pending), current, first_seen)
