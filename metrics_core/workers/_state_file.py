@@ -18,7 +18,9 @@ Layout (little-endian)::
             u8 present [f64 start, values]; u8 present [f64 start, value] (the open slot)
     ring    varint byte length, then f64 starts and values of the ring's closed slots
     values  varint n, then n f64 (counters) or n sketches (distributions)
-    sketch  varint length, ``metrics_core.codec`` bytes
+    sketch  varint length + 1 and ``metrics_core.codec`` bytes, or 0 and the varint index
+            of a sketch written before in the same series (outside rings: the all-time
+            parts, pending blocks and open slot share their sketch objects)
 
 Rings are immutable and shared between a registry's snapshots, and most of them do not
 change from one publication to the next: ``SketchCache`` keeps the bytes of each ring
@@ -220,20 +222,29 @@ def _put_str(out: bytearray, text: str) -> None:
 class _Values:
     """Writes and reads the values of slots: f64 for counters, sketches for distributions."""
 
-    __slots__ = ("cache", "sketches")
+    __slots__ = ("cache", "seen", "sketches")
 
     def __init__(self, cache: SketchCache, sketches: bool) -> None:
         self.cache = cache
         self.sketches = sketches
+        self.seen: dict[int, int] = {}  # id -> index of sketches written in this series
 
     def put(self, out: bytearray, values: Sequence[Any]) -> None:
+        """``values``; a sketch already written in this series becomes a reference to it."""
         _put_varint(out, len(values))
         if not self.sketches:
             out += struct.pack(f"<{len(values)}d", *values)
             return
+        seen = self.seen
         for value in values:
+            index = seen.get(id(value))
+            if index is not None:
+                out.append(0)
+                _put_varint(out, index)
+                continue
+            seen[id(value)] = len(seen)
             blob = self.cache.encode(value)
-            _put_varint(out, len(blob))
+            _put_varint(out, len(blob) + 1)
             out += blob
 
     def ring(self, ring: tuple[tuple[float, Any], ...]) -> bytes:
@@ -241,7 +252,7 @@ class _Values:
             body = bytearray()
             _put_varint(body, len(ring))
             body += struct.pack(f"<{len(ring)}d", *(start for start, _ in ring))
-            self.put(body, [value for _, value in ring])
+            _Values(self.cache, self.sketches).put(body, [value for _, value in ring])
             head = bytearray()
             _put_varint(head, len(body))
             return bytes(head + body)
@@ -301,13 +312,14 @@ def _put_view(out: bytearray, view: WindowView[Any], values: _Values) -> None:
 
 
 class _Reader:
-    __slots__ = ("blob", "cache", "end", "pos")
+    __slots__ = ("blob", "cache", "end", "pos", "sketches")
 
     def __init__(self, blob: bytes, pos: int, end: int, cache: SketchCache) -> None:
         self.blob = blob
         self.pos = pos
         self.end = end
         self.cache = cache
+        self.sketches: list[BucketData] = []  # of the series being read, for references
 
     def varint(self) -> int:
         value = shift = 0
@@ -353,7 +365,18 @@ class _Reader:
         return self.take(self.count()).decode("utf-8")
 
     def sketch(self) -> BucketData:
-        return self.cache.decode(self.take(self.count()))
+        """A sketch, or a reference to one read earlier in the same series."""
+        size = self.varint()
+        if not size:
+            index = self.varint()
+            if index >= len(self.sketches):
+                raise StateFileError(f"sketch reference {index} before its sketch")
+            return self.sketches[index]
+        if size - 1 > self.end - self.pos:
+            raise StateFileError("truncated sketch in state file")
+        data = self.cache.decode(self.take(size - 1))
+        self.sketches.append(data)
+        return data
 
     def floats(self, n: int, field: str) -> tuple[float, ...]:
         values: tuple[float, ...] = struct.unpack(f"<{n}d", self.take(8 * n))
@@ -368,6 +391,7 @@ class _Reader:
         return self.floats(n, "slot value")
 
     def series(self) -> Series:
+        self.sketches = []
         code = self.byte()
         if code >= len(_KINDS):
             raise StateFileError(f"unknown series kind in state file: {code}")
