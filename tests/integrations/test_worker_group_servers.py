@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from metrics_core.sketch import BucketData
 from tests.conftest import FreePort, ServerBinary, Spawn, WaitUntil
 
 HERE = Path(__file__).resolve().parent
@@ -98,6 +99,15 @@ def test_uvicorn_workers_answer_every_endpoint_for_the_whole_group(
     for _ in range(12):  # new connections: whichever worker accepts answers
         assert scrape(base) == (300.0, 30.0)
         assert versions() == expected
+    # The merged sketches of three workers give the p95 of one sketch of all 300 latencies.
+    one_process = BucketData.of(5.0 + i % 40 for i in range(300))
+    payload = json.loads(get(f"{base}/obs/metrics/versions?window=5m"))["versions"]
+    (v1,) = [v for v in payload if v["key"] == "bert:v1"]
+    assert [v1["p50_latency_ms"], v1["p95_latency_ms"], v1["p99_latency_ms"]] == [
+        one_process.quantile(0.5),
+        one_process.quantile(0.95),
+        one_process.quantile(0.99),
+    ]
     query = "model=bert&baseline=v1&candidate=v2&window=5m"
     comparison = json.loads(get(f"{base}/obs/metrics/compare?{query}"))
     assert comparison["baseline"]["request_count"] == 300
