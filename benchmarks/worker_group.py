@@ -59,10 +59,10 @@ def _timed(loop: Callable[[], object]) -> float:
         gc.enable()
 
 
-def hot_path(batch: int, repeats: int) -> tuple[float, float]:
+def hot_path(batch: int, repeats: int, versions: int) -> tuple[float, float]:
     """ns per event: a ``Metrics`` alone, and one in a worker group (publishing meanwhile)."""
     events = [
-        InferenceCompleted(model_name="bert", version=f"v{i % 6}", duration_ms=10.0 + i % 90)
+        InferenceCompleted(model_name="bert", version=f"v{i % versions}", duration_ms=10.0 + i % 90)
         for i in range(batch)
     ]
     alone = Metrics(bus=EventBus()).collect(InferenceCollector())
@@ -192,16 +192,20 @@ def freshness(trials: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the three sections; returns 1 when the hot path misses its 1.05x target."""
+    """Print the three sections; returns 1 when a hot path ratio misses its 1.05x target."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     args = parser.parse_args(argv)
     batch, repeats = (20_000, 7) if args.quick else (50_000, 15)
-    alone, grouped = hot_path(batch, repeats)
-    ratio = grouped / alone
-    verdict = "ok" if ratio <= 1.05 else "MISSED"
-    print(f"1. hot path: alone {alone:,.0f} ns/event, in a group {grouped:,.0f} ns/event, "
-          f"ratio {ratio:.3f}x (target <= 1.05x: {verdict})")  # fmt: skip
+    ratios = []
+    for versions in (6, 1_000):
+        alone, grouped = hot_path(batch, repeats, versions)
+        ratio = grouped / alone
+        ratios.append(ratio)
+        verdict = "ok" if ratio <= 1.05 else "MISSED"
+        print(f"1. hot path, {versions} versions: alone {alone:,.0f} ns/event, "
+              f"in a group {grouped:,.0f} ns/event, ratio {ratio:.3f}x "
+              f"(target <= 1.05x: {verdict})")  # fmt: skip
     print("2. merge cost (ms; bytes of one worker's file):")
     print(f"   {'workers':>7} {'versions':>8} {'file KiB':>9} {'enc cold':>8} {'enc warm':>8} "
           f"{'read chg':>8} {'read same':>9} {'query':>7} {'render':>7} | {'1-proc snap':>11} "
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     delays = freshness(3 if args.quick else 8)
     print(f"3. freshness at interval 1 s: median {statistics.median(delays):.2f} s, "
           f"max {max(delays):.2f} s over {len(delays)} records")  # fmt: skip
-    return 0 if ratio <= 1.05 else 1
+    return 0 if max(ratios) <= 1.05 else 1
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import multiprocessing.util
 import os
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -137,7 +138,9 @@ class WorkerGroup:
     # -- publishing -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stop.wait(self.options.interval):
+        wait = self.options.interval
+        while not self._stop.wait(wait):
+            began = time.monotonic()
             try:
                 self._publish(final=False)
                 self._fold_finished()
@@ -145,6 +148,9 @@ class WorkerGroup:
                     self._leader_fd = _files.try_lead(self.directory)
             except Exception:  # a full disk must not end publishing for good
                 _log.exception("worker_group_publish_failed", directory=str(self.directory))
+            # A state so large that publishing it takes long waits longer: the thread
+            # never takes more than a fifth of the process's time from the request path.
+            wait = max(self.options.interval, 4 * (time.monotonic() - began))
 
     def _publish(self, *, final: bool, snapshot: Snapshot | None = None) -> None:
         with self._lock:
