@@ -53,6 +53,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from exporters._naming import description, otlp_unit
+from exporters._settings import check_http_url
 from metrics_core.sketch import SCALE
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Snapshot
 from metrics_core.tags import Tags
@@ -122,7 +123,7 @@ class OTLPExporter:
             raise ValueError(f"'timeout' must be > 0 seconds and finite: {timeout!r}")
         if compression not in _COMPRESSIONS:
             raise ValueError(f"'compression' must be one of gzip, deflate, none: {compression!r}")
-        self.endpoint = endpoint
+        self.endpoint = check_http_url(endpoint, "endpoint")
         self.timeout = float(timeout)
         self.compression = compression
         self._explicit = {

@@ -51,6 +51,8 @@ from exporters._prometheus_families import (
     check_bounds,
     summary_name,
 )
+from exporters._settings import check_http_url
+from metrics_core._validation import shown
 from metrics_core.exporting import SnapshotSource
 from metrics_core.snapshot import Snapshot, Window, window_seconds
 
@@ -104,10 +106,19 @@ class PushgatewayTarget:
     :param timeout: seconds a push may take before it fails.
     """
 
-    url: str
-    job: str
+    url: str = attrs.field()
+    job: str = attrs.field()
     grouping_key: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only)
     timeout: float = attrs.field(default=DEFAULT_PUSH_TIMEOUT)
+
+    @url.validator
+    def _check_url(self, _: attrs.Attribute[str], value: str) -> None:
+        check_http_url(value, "url", scheme_optional=True)
+
+    @job.validator
+    def _check_job(self, _: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"'job' must be a non-empty string: {shown(value)}")
 
     @timeout.validator
     def _check_timeout(self, _: attrs.Attribute[float], value: float) -> None:
@@ -177,6 +188,8 @@ class PrometheusExporter:
                 raise ValueError(f"'quantiles' must be within [0, 1]: {q!r}")
         self._quantiles = tuple(quantiles)
         self._window = window_seconds(summary_window)
+        if pushgateway is not None and not isinstance(pushgateway, PushgatewayTarget):
+            raise TypeError(f"'pushgateway' must be a PushgatewayTarget: {shown(pushgateway)}")
         self._pushgateway = pushgateway
         self._lock = threading.Lock()
         self._source: SnapshotSource | None = None

@@ -220,6 +220,7 @@ def _demo(
         file=out,
         flush=True,
     )
+    run_started = time.monotonic()
     try:
         workload.start()
         elapsed = _run_until_stopped(metrics, workload, view, interrupts, duration, interval)
@@ -236,7 +237,8 @@ def _demo(
         server.stop()
         metrics.close()  # stops auto-export, then the final export to the file
         exported.close()
-    _report(metrics, out, elapsed)
+    # The whole run's window reaches back to the workload's start, shutdown time included.
+    _report(metrics, out, elapsed, window=math.ceil(time.monotonic() - run_started) + 1.0)
     with export_file.open(encoding="utf-8") as exported_lines:
         lines = sum(1 for _ in exported_lines)
     print(
@@ -270,9 +272,9 @@ def _run_until_stopped(
     return min(time.monotonic() - start, duration)
 
 
-def _report(metrics: Metrics, out: TextIO, elapsed: float) -> None:
-    """The whole run's table, the canary verdicts and the totals."""
-    window = min(math.ceil(elapsed) + 1.0, 3600.0)
+def _report(metrics: Metrics, out: TextIO, elapsed: float, window: float) -> None:
+    """The whole run's table, the canary verdicts and the totals over ``window`` seconds."""
+    window = min(window, 3600.0)
     rows = list(metrics.get_all_metrics(window=window).values())
     print(f"\nwhole run ({elapsed:.1f} s):", file=out)
     print("\n".join(render_table(rows)), file=out)
