@@ -72,7 +72,9 @@ class WorkerGroup:
         # A worker that exits without closing (gunicorn's --max-requests, uvicorn stopping,
         # a multiprocessing child, which skips atexit) still publishes its last state.
         atexit.register(_close_at_exit, reference)
-        multiprocessing.util.Finalize(None, _close_at_exit, (reference,), exitpriority=10)
+        _close_at_process_exit(self)
+        # A forked multiprocessing child drops the parent's finalizers, then calls these.
+        multiprocessing.util.register_after_fork(self, _close_at_process_exit)
 
     # -- membership ---------------------------------------------------------------------
 
@@ -343,6 +345,11 @@ def _progress(series: Series) -> tuple[float, ...]:
     if isinstance(series, GaugeSeries):
         return (series.value, series.updated_at)
     return (float(sum(series.bucket_counts)),)
+
+
+def _close_at_process_exit(group: WorkerGroup) -> None:
+    """Close at the end of a multiprocessing child, which exits without running atexit."""
+    multiprocessing.util.Finalize(None, _close_at_exit, (weakref.ref(group),), exitpriority=10)
 
 
 def _close_at_exit(reference: weakref.ref[WorkerGroup]) -> None:

@@ -291,3 +291,29 @@ def test_bad_options_name_the_field_and_value(
         ValueError, match="'INFERENCE_METRICS_MULTIPROC_INTERVAL' must be a number: 'soon'"
     ):
         Metrics(bus=EventBus())
+
+
+def _record_in_forked_child(metrics: Metrics) -> None:
+    for _ in range(5):
+        metrics.record_inference("bert", "v1", 10.0, success=True)
+
+
+def test_a_metrics_inherited_through_fork_becomes_a_new_member(tmp_path: Path) -> None:
+    """gunicorn --preload: the parent's data stays the parent's, the child adds its own."""
+    import multiprocessing
+
+    parent = member(tmp_path)
+    try:
+        for _ in range(3):
+            parent.record_inference("bert", "v1", 10.0, success=True)
+        child = multiprocessing.get_context("fork").Process(
+            target=_record_in_forked_child, args=(parent,)
+        )
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        wait_for(lambda: requests(parent) == 8)
+        local = parent.local_snapshot().get(names.REQUESTS_TOTAL, TAGS)
+        assert isinstance(local, CounterSeries) and local.total == 3
+    finally:
+        parent.close()
