@@ -54,6 +54,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from exporters._naming import description, otlp_unit
 from exporters._settings import check_http_url
+from metrics_core._validation import check_seconds
 from metrics_core.sketch import SCALE
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Snapshot
 from metrics_core.tags import Tags
@@ -119,8 +120,7 @@ class OTLPExporter:
         compression: CompressionName = "none",
         explicit_buckets: Mapping[str, Sequence[float] | None] | None = None,
     ) -> None:
-        if isinstance(timeout, bool) or not (0 < timeout < math.inf):
-            raise ValueError(f"'timeout' must be > 0 seconds and finite: {timeout!r}")
+        timeout = check_seconds(timeout, "timeout")
         if compression not in _COMPRESSIONS:
             raise ValueError(f"'compression' must be one of gzip, deflate, none: {compression!r}")
         self.endpoint = check_http_url(endpoint, "endpoint")

@@ -7,10 +7,11 @@ from functools import partial
 
 from collectors._cache import MAX_CACHED_KEYS, cache_once, step_count
 from collectors.inference import MAX_ERROR_TYPES, InferenceCollector
+from collectors.quality import QualityCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
-from metrics_core.events import InferenceStarted
+from metrics_core.events import InferenceStarted, PredictionEvaluated
 from metrics_core.facade import Metrics
 from metrics_core.registry import AggregatingRegistry
 from metrics_core.snapshot import CounterSeries
@@ -64,3 +65,25 @@ def test_a_flood_of_error_types_keeps_one_version_bounded() -> None:
     result = metrics.get_metrics("m", "v")
     assert result.request_count == MAX_ERROR_TYPES + 200
     assert sum(result.errors_by_type.values()) == MAX_ERROR_TYPES + 200
+
+
+def test_the_quality_collector_keeps_at_most_the_cap_of_versions() -> None:
+    clock = ManualClock(T0)
+    registry = AggregatingRegistry(clock=clock, max_series_per_metric=100)
+    collector = QualityCollector(refresh_interval=0.0, window=60.0)
+    metrics = Metrics(bus=EventBus(), registry=registry).collect(collector)
+    evaluated = PredictionEvaluated(model_name="m", version="old", expected="a", actual="a")
+    metrics.bus.emit(evaluated)
+    clock.advance(120.0)  # "old" leaves the window: its state may go
+    for i in range(MAX_CACHED_KEYS + 50):
+        metrics.bus.emit(
+            PredictionEvaluated(model_name="m", version=f"v{i}", expected="a", actual="b")
+        )
+    assert len(collector._versions) == MAX_CACHED_KEYS
+    assert ("m", "old") not in collector._versions
+    assert collector.scores("m", "v0").evaluations == 1
+    # Versions past the cap are counted in the confusion matrix, not in the gauges.
+    late = f"v{MAX_CACHED_KEYS + 10}"
+    assert collector.scores("m", late).evaluations == 0
+    total = sum(s.total for s in registry.snapshot(names=[names.EVALUATIONS_TOTAL]).counters())
+    assert total == MAX_CACHED_KEYS + 51
