@@ -141,9 +141,12 @@ class Metrics:
         never raised.
         """
         limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
-        if self.worker_group is not None and not self.worker_group.is_leader():
+        group = self.worker_group
+        if group is not None and not group.is_leader():
             return []  # one member, the leader, pushes the group's snapshot
         with self._export_lock:
+            if group is not None:
+                return group.export(self._fanout, self.snapshot(), limit)
             return self._fanout.export(self.snapshot(), limit)
 
     def start_auto_export(self, interval: float) -> None:
@@ -215,15 +218,18 @@ class Metrics:
         # An export stuck on a hung exporter holds the lock: wait for it at most a quarter
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
-        group, lead = self.worker_group, True
+        group = self.worker_group
         if group is not None:  # publish the last state; only the leader pushes the group's
-            lead = group.is_leader()
             group.close()
         try:
             # Half of what is left for the last export: a hung exporter cannot take the
             # closing time of the others.
-            if lead:
-                self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
+            last = end - (end - time.monotonic()) / 2
+            if group is not None:
+                group.export(self._fanout, self.snapshot(), last)
+                group.resign()
+            else:
+                self._fanout.export(self.snapshot(), last)
             self._fanout.close(end)
         finally:
             if locked:

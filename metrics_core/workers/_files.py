@@ -1,7 +1,8 @@
 """The worker group's directory: file names, atomic writes, locks, reading with a cache.
 
 Names: ``w-<pid>-<start>-<n>.state`` per member, ``retired.state`` for finished
-members folded together, ``group.id`` for the group's identity, ``.join.lock`` and
+members folded together, ``exported.state`` for what the leader pushed last,
+``group.id`` for the group's identity, ``.join.lock`` and
 ``.leader.lock`` for ``flock``. A write goes to ``tmp-<pid>-...`` in the same
 directory and is renamed over the target, so a reader sees the old file or the new
 one, never part of one; a writer killed mid-write leaves only a ``tmp-`` file,
@@ -39,7 +40,8 @@ LEADER_LOCK = ".leader.lock"
 MEMBER_PREFIX = "w-"
 MEMBER_SUFFIX = ".state"
 TMP_PREFIX = "tmp-"
-KNOWN = frozenset({GROUP_FILE, RETIRED_FILE, JOIN_LOCK, LEADER_LOCK})
+EXPORTED_FILE = "exported.state"
+KNOWN = frozenset({GROUP_FILE, RETIRED_FILE, EXPORTED_FILE, JOIN_LOCK, LEADER_LOCK})
 """The group's own files besides member and temporary files."""
 
 

@@ -23,12 +23,14 @@ from pathlib import Path
 
 import structlog
 
+from metrics_core.exporting import ExportFanout, ExportOutcome
 from metrics_core.names import WORKER_GROUP_SKIPPED_FILES_TOTAL
 from metrics_core.registry.protocol import Registry
 from metrics_core.snapshot import CounterSeries, GaugeSeries, Series, Snapshot
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.workers import _files
+from metrics_core.workers._leader import export_as_leader
 from metrics_core.workers._merge import materialize, merge_series
 from metrics_core.workers._options import WorkerGroupOptions
 from metrics_core.workers._process import is_alive, start_time
@@ -64,6 +66,7 @@ class WorkerGroup:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._leader_fd: int | None = None
+        self._handover = False
         self._skips_recorded: dict[str, int] = {}
         self._closed = False
         self._become_member()
@@ -111,6 +114,7 @@ class WorkerGroup:
         survivors = [state for _, state in states] if self.options.start == "continue" else []
         for name, _ in states:
             (self.directory / name).unlink(missing_ok=True)
+        (self.directory / _files.EXPORTED_FILE).unlink(missing_ok=True)
         if survivors:
             self._write_retired(group_id, survivors, folded=())
         else:
@@ -146,8 +150,7 @@ class WorkerGroup:
             try:
                 self._publish(final=False)
                 self._fold_finished()
-                if self._leader_fd is None:
-                    self._leader_fd = _files.try_lead(self.directory)
+                self.is_leader()  # take the lead when it is free
             except Exception:  # a full disk must not end publishing for good
                 _log.exception("worker_group_publish_failed", directory=str(self.directory))
             # A state so large that publishing it takes long waits longer: the thread
@@ -178,10 +181,27 @@ class WorkerGroup:
         """Whether this member holds the group's leader lock (it runs the push exports)."""
         if self._leader_fd is None and not self._closed:
             self._leader_fd = _files.try_lead(self.directory)
+            self._handover = self._leader_fd is not None
         return self._leader_fd is not None
 
+    def export(
+        self, fanout: ExportFanout, snapshot: Snapshot, deadline: float | None
+    ) -> list[ExportOutcome]:
+        """Push ``snapshot`` through ``fanout`` if this member leads (else ``[]``).
+
+        The first push after taking the lead primes delta exporters with what the
+        previous leader pushed last (``metrics_core.workers._leader``).
+        """
+        if not self.is_leader():
+            return []
+        handover, self._handover = self._handover, False
+        return export_as_leader(fanout, snapshot, deadline, self.directory, self.group_id, handover)
+
     def close(self) -> None:
-        """Publish the final state (this member's gauges drop out), stop, give up leadership."""
+        """Publish the final state (this member's gauges drop out) and stop publishing.
+
+        Leadership is kept until :meth:`resign`, so that a last push can follow.
+        """
         if self._closed:
             return
         self._closed = True
@@ -192,6 +212,9 @@ class WorkerGroup:
             self._publish(final=True)
         except OSError:
             _log.exception("worker_group_final_publish_failed", directory=str(self.directory))
+
+    def resign(self) -> None:
+        """Give up leadership (another member takes over within one interval)."""
         if self._leader_fd is not None:
             os.close(self._leader_fd)
             self._leader_fd = None
@@ -356,6 +379,7 @@ def _close_at_exit(reference: weakref.ref[WorkerGroup]) -> None:
     group = reference()
     if group is not None and group.pid == os.getpid():
         group.close()
+        group.resign()
 
 
 def _after_fork(reference: weakref.ref[WorkerGroup]) -> None:

@@ -317,3 +317,49 @@ def test_a_metrics_inherited_through_fork_becomes_a_new_member(tmp_path: Path) -
         assert isinstance(local, CounterSeries) and local.total == 3
     finally:
         parent.close()
+
+
+def test_a_new_leader_continues_the_previous_leaders_statsd_deltas(tmp_path: Path) -> None:
+    """StatsD gets each increment once, though the leader that pushes changes."""
+    import socket
+
+    from exporters.statsd import StatsDExporter
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+
+        def received() -> float:
+            total = 0.0
+            while True:
+                try:
+                    packet = server.recv(65_535).decode()
+                except TimeoutError:
+                    return total
+                for line in packet.splitlines():
+                    key, _, value = line.partition(":")
+                    if key.startswith(names.REQUESTS_TOTAL) and value.endswith("|c"):
+                        total += float(value[:-2])
+
+        members = [member(tmp_path), member(tmp_path)]
+        for metrics in members:
+            metrics.export_to(StatsDExporter(host="127.0.0.1", port=port))
+        try:
+            leader, other = sorted(members, key=lambda m: not m.worker_group.is_leader())  # type: ignore[union-attr]
+            for _ in range(3):
+                leader.record_inference("bert", "v1", 10.0, success=True)
+            assert [len(m.export()) for m in (leader, other)] == [1, 0]
+            assert received() == 3.0
+            for _ in range(2):
+                other.record_inference("bert", "v1", 10.0, success=True)
+            wait_for(lambda: requests(leader) == 5)
+            leader.close()  # the last push sends the 2, then the lead is free
+            assert received() == 2.0
+            for _ in range(4):
+                other.record_inference("bert", "v1", 10.0, success=True)
+            assert len(other.export()) == 1  # takes the lead, primed with the 5 sent
+            assert received() == 4.0
+        finally:
+            for metrics in members:
+                metrics.close()
