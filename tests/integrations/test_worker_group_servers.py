@@ -208,6 +208,10 @@ def test_gunicorn_recycling_workers_never_lowers_a_counter_and_prometheus_sees_n
     assert scraper.seen[-1] == 240.0
     for _ in range(6):
         assert scrape(base) == (240.0, 30.0)
+        payload = json.loads(get(f"{base}/obs/metrics/versions?window=5m"))["versions"]
+        assert [(v["key"], v["request_count"], v["errors_by_type"]) for v in payload] == [
+            ("bert:v1", 240, {"timeout": 30})
+        ]
     series = f'{REQUESTS}{{job="group",model_name="bert",version="v1"}}'
 
     def last_sample() -> float | None:
