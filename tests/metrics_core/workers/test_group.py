@@ -92,8 +92,9 @@ def test_two_members_answer_as_one_and_see_each_other_within_the_interval(tmp_pa
             a.record_inference("bert", "v1", 10.0, success=True)
         b.record_inference("bert", "v1", 30.0, success=False, error_type="timeout")
         began = time.monotonic()
-        wait_for(lambda: requests(a) == 8 and requests(b) == 8)
-        assert time.monotonic() - began < 1.0  # interval 0.05 s: a few intervals at most
+        wait_for(lambda: requests(a) == 8)  # only a reads: b's publisher thread published
+        assert time.monotonic() - began < 2.0  # interval 0.05 s (slack for a loaded machine)
+        assert requests(b) == 8
         version = a.get_metrics("bert", "v1")
         assert (version.request_count, version.errors_by_type) == (8, {"timeout": 1})
         assert a.get_all_metrics()["bert:v1"].request_count == 8
