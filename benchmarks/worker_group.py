@@ -7,11 +7,13 @@ number is measured in the run that prints it:
    one in a worker group (its publisher thread writing every second meanwhile), batches
    interleaved, medians compared: the group must cost <= 1.05x.
 2. For 4 and 16 workers and 100 and 1,000 versions, each version with a minute of traffic
-   in every worker (a request and its latency per second): the bytes of one worker's
-   state file, one publish (encoding, cold and with the sketch cache warm), and a read
-   of the group: ``snapshot()`` with every file changed (decode + merge) and unchanged
-   (cached), then ``get_all_metrics(60)`` and the Prometheus text of that snapshot,
-   beside the same for one registry that saw all the traffic.
+   in every worker (a request and its latency per second, other latencies in each worker):
+   the KiB of one worker's state file; one publication (encoding: the first, one with
+   nothing changed, one after another second of traffic); a read of the group
+   (``snapshot()``: the first, one with nothing changed, one after every worker published
+   another second of traffic, the steady state), then ``get_all_metrics(60)`` and the
+   Prometheus text of that snapshot, beside the same for one registry that saw all the
+   traffic.
 3. Freshness: seconds from a record in one member to its visibility in another, at the
    default interval of 1 s.
 """
@@ -83,71 +85,70 @@ def hot_path(batch: int, repeats: int, versions: int) -> tuple[float, float]:
     return one, two
 
 
-def _worker_registry(versions: int, seconds: int) -> AggregatingRegistry:
-    clock = ManualClock(_START)
-    registry = AggregatingRegistry(clock=clock, max_series_per_metric=versions + 10)
-    tags = [Tags({"model_name": "bert", "version": f"v{v}"}) for v in range(versions)]
-    for second in range(seconds):
-        clock.set(_START + second + 0.5)
+def _traffic(registries: list[AggregatingRegistry], tags: list[Tags], second: int) -> None:
+    """One second of traffic: a request and a latency per version in every worker."""
+    for worker, registry in enumerate(registries):
         for i, tag in enumerate(tags):
             registry.counter(names.REQUESTS_TOTAL, tag)
-            registry.timer(names.LATENCY, tag, 5.0 + (second * 7 + i) % 400)
-    return registry
+            registry.timer(names.LATENCY, tag, 5.0 + (second * 7 + i + worker * 13) % 400)
 
 
 def merge_cost(workers: int, versions: int, seconds: int) -> dict[str, float]:
-    """Seconds and bytes of publishing and reading a group of ``workers`` (see the docstring)."""
-    # Every worker saw the same traffic shape: one registry serves as each worker's state,
-    # and a single registry with ``workers`` times the traffic is the one-process baseline.
-    state = _worker_registry(versions, seconds).snapshot()
-    single = AggregatingRegistry(clock=ManualClock(_START + seconds))
+    """Seconds and bytes of publishing and reading a group of ``workers`` (see the docstring).
+
+    Every worker has its own traffic (other latencies); one registry that saw all of it
+    is the one-process baseline. The reader is the last worker.
+    """
+    clock = ManualClock(_START)
+    limit = versions + 10
+    registries = [
+        AggregatingRegistry(clock=clock, max_series_per_metric=limit) for _ in range(workers)
+    ]
+    single = AggregatingRegistry(clock=clock, max_series_per_metric=limit)
+    tags = [Tags({"model_name": "bert", "version": f"v{v}"}) for v in range(versions)]
+    for second in range(seconds):
+        clock.set(_START + second + 0.5)
+        _traffic(registries, tags, second)
+        _traffic_single(single, tags, second, workers)
     out: dict[str, float] = {}
-    cache = SketchCache()
     pid = os.getpid()
+    caches = [SketchCache() for _ in registries]
     with tempfile.TemporaryDirectory() as directory:
         options = WorkerGroupOptions(directory=directory, interval=3600.0)
-        reader = Metrics(
-            bus=EventBus(), registry=AggregatingRegistry(clock=ManualClock(_START + seconds)),
-            multiproc=options,
-        )  # fmt: skip
+        reader = Metrics(bus=EventBus(), registry=registries[-1], multiproc=options)
         group = reader.worker_group
         assert group is not None
         header = StateHeader(0, group.group_id, pid, start_time(pid), 0, 0, _START, 1)
-        out["encode_cold_s"] = _timed(lambda: encode_state(header, state.series, cache))
-        cache.next_round()
-        blob = b""
 
-        def encode() -> None:
-            nonlocal blob
-            blob = encode_state(header, state.series, cache)
+        def publish_others() -> list[float]:
+            took = []
+            for k, registry in enumerate(registries[:-1]):
+                snapshot = registry.snapshot()
+                began = time.perf_counter()
+                blob = encode_state(header, snapshot.series, caches[k])
+                caches[k].next_round()
+                took.append(time.perf_counter() - began)
+                name = member_file(f"{pid}-{start_time(pid)}-{900 + k}")
+                write_atomic(Path(directory), name, blob, "bench")
+                out["file_bytes"] = float(len(blob))
+            return took
 
-        out["encode_warm_s"] = _timed(encode)
-        out["file_bytes"] = float(len(blob))
-
-        def write_all() -> None:
-            for k in range(workers - 1):  # the reader is the last worker
-                write_atomic(
-                    Path(directory),
-                    member_file(f"{pid}-{start_time(pid)}-{900 + k}"),
-                    blob,
-                    "bench",
-                )
-
-        write_all()
-        for series in state.series:  # the reader's own share
-            _copy_into(reader.registry, series)
+        out["encode_cold_s"] = statistics.median(publish_others())
+        out["encode_warm_s"] = statistics.median(publish_others())  # nothing changed
         out["read_cold_s"] = _timed(reader.snapshot)
         out["read_warm_s"] = _timed(reader.snapshot)
+        clock.set(_START + seconds + 0.5)  # one more second of traffic everywhere
+        _traffic(registries, tags, seconds)
+        _traffic_single(single, tags, seconds, workers)
+        out["encode_next_s"] = statistics.median(publish_others())
+        out["read_next_s"] = _timed(reader.snapshot)
         snapshot = reader.snapshot()
         out["query_s"] = _timed(lambda: all_version_metrics(snapshot, 60.0))
         prometheus = PrometheusExporter()
         out["render_s"] = _timed(lambda: prometheus.render(snapshot))
         check = snapshot.get(names.REQUESTS_TOTAL, {"model_name": "bert", "version": "v0"})
-        assert check is not None and getattr(check, "total", 0) == workers * seconds, check
+        assert check is not None and getattr(check, "total", 0) == workers * (seconds + 1)
         reader.close()
-    for _ in range(workers):
-        for series in state.series:
-            _copy_into(single, series)
     one = single.snapshot()
     out["single_snapshot_s"] = _timed(single.snapshot)
     out["single_query_s"] = _timed(lambda: all_version_metrics(one, 60.0))
@@ -155,16 +156,13 @@ def merge_cost(workers: int, versions: int, seconds: int) -> dict[str, float]:
     return out
 
 
-def _copy_into(registry: object, series: object) -> None:
-    """Stand-in for traffic: the all-time totals land in the registry's current slot."""
-    from metrics_core.snapshot import CounterSeries, DistributionSeries
-
-    if isinstance(series, CounterSeries):
-        registry.counter(series.name, series.tags, series.total)  # type: ignore[attr-defined]
-    elif isinstance(series, DistributionSeries):
-        bound = registry.instrument(series.kind, series.name, series.tags)  # type: ignore[attr-defined]
-        for value in (5.0 + i % 400 for i in range(series.count)):
-            bound.record(value)
+def _traffic_single(
+    single: AggregatingRegistry, tags: list[Tags], second: int, workers: int
+) -> None:
+    for worker in range(workers):
+        for i, tag in enumerate(tags):
+            single.counter(names.REQUESTS_TOTAL, tag)
+            single.timer(names.LATENCY, tag, 5.0 + (second * 7 + i + worker * 13) % 400)
 
 
 def freshness(trials: int) -> list[float]:
@@ -206,20 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"1. hot path, {versions} versions: alone {alone:,.0f} ns/event, "
               f"in a group {grouped:,.0f} ns/event, ratio {ratio:.3f}x "
               f"(target <= 1.05x: {verdict})")  # fmt: skip
-    print("2. merge cost (ms; bytes of one worker's file):")
-    print(f"   {'workers':>7} {'versions':>8} {'file KiB':>9} {'enc cold':>8} {'enc warm':>8} "
-          f"{'read chg':>8} {'read same':>9} {'query':>7} {'render':>7} | {'1-proc snap':>11} "
-          f"{'query':>7} {'render':>7}")  # fmt: skip
+    print("2. merge cost (ms; KiB of one worker's file):")
+    print(f"   {'workers':>7} {'versions':>8} {'KiB':>6} {'enc 1st':>7} {'enc same':>8} "
+          f"{'enc +1s':>7} {'read 1st':>8} {'read same':>9} {'read +1s':>8} {'query':>7} "
+          f"{'render':>7} | {'1-proc snap':>11} {'query':>7} {'render':>7}")  # fmt: skip
     seconds = 20 if args.quick else 60
     sizes = [(4, 100), (16, 100)] if args.quick else [(4, 100), (16, 100), (4, 1000), (16, 1000)]
     for workers, versions in sizes:
         r = merge_cost(workers, versions, seconds)
         ms = {k: v * 1000 for k, v in r.items()}
-        print(f"   {workers:>7} {versions:>8} {r['file_bytes'] / 1024:>9,.0f} "
-              f"{ms['encode_cold_s']:>8.1f} {ms['encode_warm_s']:>8.1f} {ms['read_cold_s']:>8.1f} "
-              f"{ms['read_warm_s']:>9.1f} {ms['query_s']:>7.1f} {ms['render_s']:>7.1f} | "
-              f"{ms['single_snapshot_s']:>11.1f} {ms['single_query_s']:>7.1f} "
-              f"{ms['single_render_s']:>7.1f}")  # fmt: skip
+        print(f"   {workers:>7} {versions:>8} {r['file_bytes'] / 1024:>6,.0f} "
+              f"{ms['encode_cold_s']:>7.1f} {ms['encode_warm_s']:>8.1f} "
+              f"{ms['encode_next_s']:>7.1f} "
+              f"{ms['read_cold_s']:>8.1f} {ms['read_warm_s']:>9.1f} {ms['read_next_s']:>8.1f} "
+              f"{ms['query_s']:>7.1f} {ms['render_s']:>7.1f} | {ms['single_snapshot_s']:>11.1f} "
+              f"{ms['single_query_s']:>7.1f} {ms['single_render_s']:>7.1f}")  # fmt: skip
     delays = freshness(3 if args.quick else 8)
     print(f"3. freshness at interval 1 s: median {statistics.median(delays):.2f} s, "
           f"max {max(delays):.2f} s over {len(delays)} records")  # fmt: skip

@@ -10,10 +10,10 @@ Layout (little-endian)::
     crc     u32 CRC-32 of everything before it
 
     string  varint length, UTF-8 bytes
-    series  u8 kind, string name, varint n tags and n (key, value) strings, f64 updated at,
-            then a counter's f64 total and view of f64 values; a gauge's f64 value; a
-            distribution's varint n bounds, n f64 bounds, n + 1 varint bucket counts,
-            varint n and n sketches (the all-time parts) and view of sketches
+    series  varint byte length, then u8 kind, string name, varint n tags and n (key, value)
+            strings, f64 updated at, then a counter's f64 total and view of f64 values; a
+            gauge's f64 value; a distribution's varint n bounds, n f64 bounds, n + 1 varint
+            bucket counts, varint n and n sketches (the all-time parts) and view of sketches
     view    f64 first seen; varint n tiers and n rings; varint n pending blocks, each
             u8 present [f64 start, values]; u8 present [f64 start, value] (the open slot)
     ring    varint byte length, then f64 starts and values of the ring's closed slots
@@ -106,8 +106,10 @@ class SketchCache:
     def __init__(self) -> None:
         self._encoded: dict[int, tuple[object, bytes]] = {}
         self._next_encoded: dict[int, tuple[object, bytes]] = {}
-        self._decoded: dict[tuple[bool, bytes], Any] = {}
-        self._next_decoded: dict[tuple[bool, bytes], Any] = {}
+        # Keyed by (what, bytes): 0 a ring of floats, 1 a ring of sketches, 2 a sketch,
+        # 3 a series record.
+        self._decoded: dict[tuple[int, bytes], Any] = {}
+        self._next_decoded: dict[tuple[int, bytes], Any] = {}
 
     def encoded(self, item: object, encode: Callable[[], bytes]) -> bytes:
         """The bytes of ``item``, from the cache when the same object was encoded last round."""
@@ -122,7 +124,7 @@ class SketchCache:
         """``data`` encoded (cached by identity)."""
         return self.encoded(data, lambda: encode_bucket_data(data))
 
-    def decoded(self, key: tuple[bool, bytes], decode: Callable[[], Any]) -> Any:
+    def decoded(self, key: tuple[int, bytes], decode: Callable[[], Any]) -> Any:
         """What ``key``'s bytes decode to, from the cache when they were seen last round."""
         value = self._decoded.get(key)
         if value is None:
@@ -134,7 +136,7 @@ class SketchCache:
 
     def decode(self, blob: bytes) -> BucketData:
         """``blob`` decoded as a sketch (cached by bytes)."""
-        data: BucketData = self.decoded((True, blob), lambda: decode_bucket_data(blob))
+        data: BucketData = self.decoded((2, blob), lambda: decode_bucket_data(blob))
         return data
 
     def next_round(self) -> None:
@@ -167,7 +169,10 @@ def encode_state(
     records = list(series)
     _put_varint(out, len(records))
     for record in records:
-        _put_series(out, record, cache)
+        body = bytearray()
+        _put_series(body, record, cache)
+        _put_varint(out, len(body))
+        out += body
     out += _CRC.pack(zlib.crc32(out))
     return bytes(out)
 
@@ -391,6 +396,20 @@ class _Reader:
         return self.floats(n, "slot value")
 
     def series(self) -> Series:
+        """A series record, decoded once per distinct bytes (an idle series costs a lookup)."""
+        raw = self.take(self.count())
+
+        def decode() -> Series:
+            inner = _Reader(raw, 0, len(raw), self.cache)
+            series = inner.series_body()
+            if inner.pos != inner.end:
+                raise StateFileError(f"{inner.end - inner.pos} trailing bytes in a series record")
+            return series
+
+        series: Series = self.cache.decoded((3, raw), decode)
+        return series
+
+    def series_body(self) -> Series:
         self.sketches = []
         code = self.byte()
         if code >= len(_KINDS):
@@ -426,7 +445,7 @@ class _Reader:
             return tuple(zip(starts, values, strict=True)), starts
 
         ring: tuple[tuple[tuple[float, Any], ...], tuple[float, ...]]
-        ring = self.cache.decoded((sketches, raw), decode)
+        ring = self.cache.decoded((int(sketches), raw), decode)
         return ring
 
     def view(self, sketches: bool) -> WindowView[Any]:
