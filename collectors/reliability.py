@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from collectors._cache import cache_once
+from collectors._dimensions import DEFAULT_MAX_VALUES, Dimensions
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -22,7 +23,9 @@ class ReliabilityCollector(BaseCollector):
 
     - ``RetryAttempted`` -> ``model_inference_retries_total{error_type}`` and
       ``model_inference_retry_delay`` (timer, ms: the back-off before each retry,
-      0 for an immediate one).
+      0 for an immediate one); both also tagged with the kept ``dimensions`` of
+      the event's attributes (``ReliabilityCollector(dimensions=("provider",))``,
+      each key limited to ``max_dimension_values`` values, then ``_other``).
     - ``CircuitBreakerChanged`` -> ``model_circuit_breaker_state{breaker}`` (gauge:
       0 closed, 1 half-open, 2 open) and
       ``model_circuit_breaker_transitions_total{breaker,from,to}``.
@@ -33,13 +36,23 @@ class ReliabilityCollector(BaseCollector):
         CircuitBreakerChanged: "on_circuit_breaker",
     }
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, dimensions: Iterable[str] = (), max_dimension_values: int = DEFAULT_MAX_VALUES
+    ) -> None:
         self._lock = threading.Lock()
         self._instruments: dict[tuple[object, ...], BoundInstrument] = {}
+        reserved = (names.MODEL_NAME, names.VERSION, names.ERROR_TYPE, "le", "quantile")
+        self._dimensions = (
+            Dimensions(dimensions, max_values=max_dimension_values, reserved=reserved)
+            if dimensions
+            else None
+        )
 
     def bind(self, registry: Registry, bus: EventBus) -> None:
         """Keep the registry; instruments bound to an earlier one are dropped."""
         super().bind(registry, bus)
+        if self._dimensions is not None:
+            self._dimensions.bind(registry)
         with self._lock:
             self._instruments = {}
 
@@ -60,14 +73,17 @@ class ReliabilityCollector(BaseCollector):
         """Count the retry by error type and time its back-off."""
         model_name, version, error_type = event.model_name, event.version, event.error_type
         mv = {names.MODEL_NAME: model_name, names.VERSION: version}
+        kept = self._dimensions.project(event.attributes) if self._dimensions else ()
+        if kept:
+            mv.update(kept)
         self._instrument(
-            (names.RETRIES_TOTAL, model_name, version, error_type),
+            (names.RETRIES_TOTAL, model_name, version, error_type, kept),
             MetricKind.COUNTER,
             names.RETRIES_TOTAL,
             {**mv, names.ERROR_TYPE: error_type},
         ).record(1.0)
         self._instrument(
-            (names.RETRY_DELAY, model_name, version), MetricKind.TIMER, names.RETRY_DELAY, mv
+            (names.RETRY_DELAY, model_name, version, kept), MetricKind.TIMER, names.RETRY_DELAY, mv
         ).record(event.delay_ms)
 
     def on_circuit_breaker(self, event: CircuitBreakerChanged) -> None:
