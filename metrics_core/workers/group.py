@@ -26,12 +26,12 @@ import structlog
 from metrics_core.exporting import ExportFanout, ExportOutcome
 from metrics_core.names import WORKER_GROUP_SKIPPED_FILES_TOTAL
 from metrics_core.registry.protocol import Registry
-from metrics_core.snapshot import CounterSeries, GaugeSeries, Series, Snapshot
+from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series, Snapshot
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.workers import _files
 from metrics_core.workers._leader import export_as_leader
-from metrics_core.workers._merge import materialize, merge_series
+from metrics_core.workers._merge import GroupWindowView, materialize, merge_series
 from metrics_core.workers._options import WorkerGroupOptions
 from metrics_core.workers._process import is_alive, start_time
 from metrics_core.workers._state_file import (
@@ -90,6 +90,8 @@ class WorkerGroup:
         self._sequence = 0
         self._published: int | None = None
         self._encode_cache = SketchCache()
+        self._last_seen: dict[tuple[MetricKind, str, Tags], Series] = {}
+        self._expired: dict[tuple[MetricKind, str, Tags], Series] = {}
         self.directory.mkdir(parents=True, exist_ok=True)
         with _files.exclusive(self.directory):
             self.group_id = self._join()
@@ -160,7 +162,7 @@ class WorkerGroup:
     def _publish(self, *, final: bool, snapshot: Snapshot | None = None) -> None:
         with self._lock:
             if snapshot is None:
-                snapshot = self.local.snapshot()
+                snapshot = self._local()
             signature = _signature(snapshot.series)
             if signature == self._published and not final:
                 return
@@ -170,6 +172,30 @@ class WorkerGroup:
             self._encode_cache.next_round()
             _files.write_atomic(self.directory, self._file, data, self.worker_id)
             self._published = signature
+
+    def _local(self) -> Snapshot:
+        """The local snapshot, plus the counters and distributions the registry dropped.
+
+        An idle series expires from a registry (``series_ttl``) while other workers may
+        keep it alive: without its last state the group's total would go down. So the
+        last state of each expired series is kept, and added to the series if it returns.
+        """
+        snapshot = self.local.snapshot()
+        present = {(s.kind, s.name, s.tags): s for s in snapshot.series}
+        for key, old in self._last_seen.items():
+            if key not in present and not isinstance(old, GaugeSeries):
+                kept = self._expired.get(key)
+                gone = old if kept is None else merge_series([[kept], [old]])[0]
+                self._expired[key] = materialize(gone, snapshot.taken_at)
+        self._last_seen = present
+        if not self._expired:
+            return snapshot
+        series = [
+            materialize(s, snapshot.taken_at) if isinstance(s, CounterSeries | DistributionSeries)
+            and isinstance(s.window, GroupWindowView) else s
+            for s in merge_series([list(snapshot.series), list(self._expired.values())])
+        ]  # fmt: skip
+        return Snapshot(snapshot.taken_at, tuple(series))
 
     def _header(self, flags: int, now: float) -> StateHeader:
         pid, started, parent, parent_started = self._identity
@@ -285,7 +311,7 @@ class WorkerGroup:
         """
         wanted = None if names is None else set(names)
         with self._lock:
-            local = self.local.snapshot()
+            local = self._local()
             if not self._closed:
                 self._publish(final=False, snapshot=local)
             members, retired = self._read_members()

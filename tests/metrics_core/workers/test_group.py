@@ -364,3 +364,30 @@ def test_a_new_leader_continues_the_previous_leaders_statsd_deltas(tmp_path: Pat
         finally:
             for metrics in members:
                 metrics.close()
+
+
+def test_a_series_expired_in_one_worker_stays_in_the_group_total(tmp_path: Path) -> None:
+    """An idle series leaves its worker's registry (series_ttl); the group keeps its counts."""
+    from metrics_core.clock import ManualClock
+
+    clock = ManualClock(time.time())
+    options = WorkerGroupOptions(directory=tmp_path, interval=3600.0)
+    idle = Metrics(bus=EventBus(), registry=AggregatingRegistry(clock=clock, series_ttl=60.0),
+                   multiproc=options)  # fmt: skip
+    busy = Metrics(bus=EventBus(), multiproc=options)
+    try:
+        for _ in range(4):
+            idle.registry.counter(names.REQUESTS_TOTAL, TAGS)
+        busy.registry.counter(names.REQUESTS_TOTAL, TAGS)
+        idle.snapshot()  # publishes the 4
+        assert requests(busy) == 5
+        clock.advance(600.0)  # idle for 10 minutes: swept from idle's registry
+        assert idle.local_snapshot().get(names.REQUESTS_TOTAL, TAGS) is None
+        assert requests(idle) == 5
+        assert requests(busy) == 5
+        idle.registry.counter(names.REQUESTS_TOTAL, TAGS, 2.0)  # the series comes back at 0
+        assert requests(idle) == 7
+        assert requests(busy) == 7
+    finally:
+        idle.close()
+        busy.close()

@@ -23,9 +23,9 @@ def split_run(
     events: list[tuple[float, float, int]], members: int
 ) -> tuple[list[Snapshot], Snapshot, float]:
     """Feed each (seconds later, latency, member) to that member and to one single registry."""
-    clock = ManualClock()
-    workers = [AggregatingRegistry(clock=clock) for _ in range(members)]
-    single = AggregatingRegistry(clock=clock)
+    clock = ManualClock()  # no idle expiry: the merge is tested here, expiry in test_group
+    workers = [AggregatingRegistry(clock=clock, series_ttl=None) for _ in range(members)]
+    single = AggregatingRegistry(clock=clock, series_ttl=None)
     for later, latency, member in events:
         clock.advance(later)
         for registry in (workers[member % members], single):
