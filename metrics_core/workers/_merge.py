@@ -41,8 +41,11 @@ GAUGE_MODES: Mapping[str, GaugeMode] = {
     names.PROCESS_OPEN_FDS: "sum",
     names.PROCESS_THREADS: "sum",
     names.GPU_PROCESS_MEMORY: "sum",
+    names.SHEDDING_LEVEL: "max",
+    names.RECORDING_ENABLED: "min",
 }
-"""Gauges whose group value is the sum over live workers; every other gauge is ``last``."""
+"""Gauges combined otherwise than ``last`` over live workers: per-process quantities summed,
+the load-shedding level the highest, recording on (1) only if on in every worker."""
 
 T = TypeVar("T")
 Key = tuple[MetricKind, str, Any]
