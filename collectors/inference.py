@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ from metrics_core import names
 from metrics_core._validation import check_int
 from metrics_core.bus import EventBus
 from metrics_core.control import RecordingControl
+from metrics_core.environment import dimensions_from_env
 from metrics_core.events import (
     ActiveConnectionsChanged,
     Event,
@@ -125,7 +127,8 @@ class InferenceCollector(BaseCollector):
     ``InferenceCompleted.time_to_first_token_ms``; when both carry the same
     ``request_id`` it is counted once.
 
-    ``dimensions`` names the event attributes kept as extra tags of the request,
+    ``dimensions`` (default: ``INFERENCE_METRICS_DIMENSIONS``, else none) names
+    the event attributes kept as extra tags of the request,
     error, latency, TTFT, token, cost, batch and chunk series (each key admits
     ``max_dimension_values`` values, later ones record as ``_other``; past
     ``max_dimension_sets`` combinations in all, a new combination records with
@@ -148,10 +151,12 @@ class InferenceCollector(BaseCollector):
         self,
         *,
         ttft_dedupe_size: int = 10_000,
-        dimensions: Iterable[str] = (),
+        dimensions: Iterable[str] | None = None,
         max_dimension_values: int = DEFAULT_MAX_VALUES,
         max_dimension_sets: int = DEFAULT_MAX_SETS,
     ) -> None:
+        if dimensions is None:  # not given: INFERENCE_METRICS_DIMENSIONS, else none
+            dimensions = dimensions_from_env(os.environ)
         if max_dimension_sets.__class__ is not int or max_dimension_sets < 1:
             raise ValueError(f"'max_dimension_sets' must be an int >= 1: {max_dimension_sets!r}")
         self._max_dimension_sets = max_dimension_sets

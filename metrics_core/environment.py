@@ -6,7 +6,9 @@ construction, never at import. docs/control.md has the table.
 - ``INFERENCE_METRICS_ENABLED``: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``;
 - ``INFERENCE_METRICS_SAMPLE_REQUESTS``, ``_SAMPLE_STREAMS``, ``_SAMPLE_ERRORS``: rates 0..1;
 - ``INFERENCE_METRICS_SAMPLE_MODELS``: ``gpt-4o:requests=0.01,streams=0.1;bert:requests=0.5``;
-- ``INFERENCE_METRICS_MAX_EVENTS_PER_SECOND``: the load-shedding budget.
+- ``INFERENCE_METRICS_MAX_EVENTS_PER_SECOND``: the load-shedding budget;
+- ``INFERENCE_METRICS_DIMENSIONS``: ``provider,tenant``, the attribute keys an
+  ``InferenceCollector`` keeps when it is not given ``dimensions``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import attrs
 from metrics_core.sampling import SAMPLING_KINDS, Sampling, check_rate
 from metrics_core.shedding import LoadShedding
 
-__all__ = ["ENV_PREFIX", "ControlSettings"]
+__all__ = ["ENV_PREFIX", "ControlSettings", "dimensions_from_env"]
 
 ENV_PREFIX = "INFERENCE_METRICS_"
 """The prefix of every variable the library reads."""
@@ -111,3 +113,14 @@ def _shedding(text: str | None) -> LoadShedding | None:
     if not 0 < budget < math.inf:
         raise ValueError(f"'{field}' must be a number of events > 0: {text!r}")
     return LoadShedding(budget)
+
+
+def dimensions_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The keys of ``INFERENCE_METRICS_DIMENSIONS`` (comma-separated), ``()`` when unset."""
+    text = environ.get(ENV_PREFIX + "DIMENSIONS")
+    if text is None or not text.strip():
+        return ()
+    keys = tuple(key.strip() for key in text.split(","))
+    if not all(keys):
+        raise ValueError(f"'{ENV_PREFIX}DIMENSIONS' must be keys separated by commas: {text!r}")
+    return keys

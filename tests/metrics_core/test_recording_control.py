@@ -265,3 +265,15 @@ def test_racing_switches_end_wired_as_the_last_value_set() -> None:
     assert isinstance(gauge, GaugeSeries) and gauge.value == (1.0 if metrics.enabled else 0.0)
     metrics.enabled = True
     assert len(metrics.bus.signal_for(InferenceCompleted).receivers) == 1
+
+
+def test_dimensions_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERENCE_METRICS_DIMENSIONS", "provider, tenant")
+    assert InferenceCollector().dimensions == ("provider", "tenant")
+    assert InferenceCollector(dimensions=()).dimensions == ()
+    monkeypatch.setenv("INFERENCE_METRICS_DIMENSIONS", "provider,,tenant")
+    with pytest.raises(ValueError, match="'INFERENCE_METRICS_DIMENSIONS' must be keys"):
+        InferenceCollector()
+    monkeypatch.setenv("INFERENCE_METRICS_DIMENSIONS", "model_name")
+    with pytest.raises(ValueError, match="must not include a key the collector sets"):
+        InferenceCollector()
