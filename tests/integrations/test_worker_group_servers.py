@@ -3,11 +3,13 @@ real Prometheus scraping it. Every answer is the whole group's, whichever worker
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -27,9 +29,28 @@ ERRORS = "model_inference_errors_total"
 
 
 def get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body: bytes = response.read()
-        return body
+    """The body at ``url``; a connection reset is tried again (twice at most).
+
+    A gunicorn worker that reaches ``--max-requests`` exits, and the kernel resets the
+    connections it had accepted but not read yet: never served, so sent again, as a load
+    balancer would.
+    """
+    last: OSError | None = None
+    for attempt in range(3):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:  # workers may reboot
+                body: bytes = response.read()
+                return body
+        except (ConnectionResetError, http.client.RemoteDisconnected) as error:
+            if attempt == 2:
+                raise
+            last = error
+        except urllib.error.URLError as error:
+            if attempt == 2 or not isinstance(error.reason, ConnectionResetError):
+                raise
+            last = error
+        time.sleep(0.05)
+    raise AssertionError(f"unreachable: {last!r}")
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
