@@ -40,6 +40,7 @@ from metrics_core.workers._registry import join_worker_group
 
 _log = structlog.get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
+_CLOSE_RESERVE = 0.5  # seconds of close()'s deadline kept for closing the exporters, at most
 
 
 class Metrics:
@@ -254,6 +255,8 @@ class Metrics:
 
     def stop_auto_export(self, timeout: float = 5.0) -> None:
         """Stop periodic export; waits up to ``timeout`` for a running export."""
+        if timeout != 0:  # 0: do not wait (close() may have no time left)
+            timeout = check_seconds(timeout, "timeout")
         if self._auto_stop is not None:
             self._auto_stop.set()
         thread = self._auto_thread
@@ -297,15 +300,16 @@ class Metrics:
         if group is not None:  # publish the last state; only the leader pushes the group's
             group.close()
         try:
-            # Half of what is left for the last export: a hung exporter cannot take the
-            # closing time of the others. Nothing is exported while recording is off.
-            last = end - (end - time.monotonic()) / 2
+            # The closing keeps a reserve (a quarter of what is left, at most 0.5 s): a hung
+            # exporter cannot take the closing time of the others. Nothing is exported while
+            # recording is off.
+            reserve = min(_CLOSE_RESERVE, max(0.0, end - time.monotonic()) / 4)
             if group is not None:
                 if self.control.enabled:
-                    group.export(self._fanout, self.snapshot(), last)
+                    group.export(self._fanout, self.snapshot(), end - reserve)
                 group.resign()
             elif self.control.enabled:
-                self._fanout.export(self.snapshot(), last)
+                self._fanout.export(self.snapshot(), end - reserve)
             self._fanout.close(end)
         finally:
             if locked:
@@ -408,7 +412,7 @@ class Metrics:
         by: Iterable[str] = (),
         where: Mapping[str, Any] | None = None,
     ) -> dict[str, VersionMetrics]:
-        """``VersionMetrics`` of every version, keyed ``"model:version"``.
+        """``VersionMetrics`` of every version, keyed ``"model:version"`` (see its ``key``).
 
         ``by=("provider",)`` splits each version by the values of kept dimensions
         (keys ``"model:version|provider=openai"``); ``where`` filters like in
