@@ -40,6 +40,7 @@ LEADER_LOCK = ".leader.lock"
 MEMBER_PREFIX = "w-"
 MEMBER_SUFFIX = ".state"
 TMP_PREFIX = "tmp-"
+_PEEK = 64  # the state file header (sequence, write time) and a little more
 EXPORTED_FILE = "exported.state"
 KNOWN = frozenset({GROUP_FILE, RETIRED_FILE, EXPORTED_FILE, JOIN_LOCK, LEADER_LOCK})
 """The group's own files besides member and temporary files."""
@@ -110,7 +111,9 @@ class StateReader:
     """
 
     cache: SketchCache = attrs.field(factory=SketchCache)
-    _files: dict[str, tuple[tuple[int, int, int], StateFile | None]] = attrs.field(factory=dict)
+    _files: dict[str, tuple[tuple[int, int, int, bytes], StateFile | None]] = attrs.field(
+        factory=dict
+    )
     skipped: dict[str, int] = attrs.field(factory=dict)
     _counted: set[tuple[str, str]] = attrs.field(factory=set)
 
@@ -119,10 +122,17 @@ class StateReader:
         try:
             with open(path, "rb") as source:
                 stat = os.fstat(source.fileno())
-                key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+                # An inode is reused and mtime is coarse: two versions written in one
+                # clock tick can share both, so the header and checksum count too.
+                head = source.read(_PEEK)
+                if stat.st_size > _PEEK:
+                    source.seek(-4, os.SEEK_END)
+                    head += source.read(4)
+                key = (stat.st_ino, stat.st_mtime_ns, stat.st_size, head)
                 cached = self._files.get(path.name)
                 if cached is not None and cached[0] == key:
                     return cached[1]
+                source.seek(0)
                 blob = source.read()
         except OSError:
             return None

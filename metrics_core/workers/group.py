@@ -259,10 +259,13 @@ class WorkerGroup:
             names = os.listdir(self.directory)
             retired = self._reader.read(self.directory / _files.RETIRED_FILE)
             folded = retired.folded if retired is not None else ()
+            # Decided once: a member that finishes while this pass runs waits for the next
+            # one, never deleted without being folded.
+            finished = {name for name in names if self._finished(name)}
             done: list[tuple[str, StateFile]] = []
             for name in names:
                 worker = _files.worker_id_of(name)
-                if worker is None or worker in folded or not self._finished(name):
+                if worker is None or worker in folded or name not in finished:
                     continue
                 state = self._reader.read(self.directory / name)
                 if state is not None and state.header.group_id == self.group_id:
@@ -273,7 +276,7 @@ class WorkerGroup:
                 ids = (*folded, *(worker for worker, _ in done))[-_FOLDED_KEPT:]
                 self._write_retired(self.group_id, members, ids)
             for name in names:  # folded, unreadable or left by dead writers: all gone
-                if self._finished(name) or (_files.worker_id_of(name) or "") in folded:
+                if name in finished or (_files.worker_id_of(name) or "") in folded:
                     (self.directory / name).unlink(missing_ok=True)
 
     def _finished(self, name: str) -> bool:

@@ -63,11 +63,10 @@ def assert_same_answers(a: Snapshot, b: Snapshot, now: float) -> None:
             assert left.bucket_counts == right.bucket_counts
             for window in WINDOWS:
                 one, two = left.window_summary(window, now), right.window_summary(window, now)
-                assert (one.window_start, one.count, one.total) == (
-                    two.window_start,
-                    two.count,
-                    two.total,
-                )
+                assert (one.window_start, one.count) == (two.window_start, two.count)
+                # The registry may answer from running sums: the same values, added in
+                # another order.
+                assert one.total == pytest.approx(two.total, rel=1e-12)
                 assert one.quantiles(0.5, 0.95, 0.99) == two.quantiles(0.5, 0.95, 0.99)
 
 
