@@ -98,6 +98,13 @@ class SqlHistoryStore:
         """The id this store's rows are written under (one per process by default)."""
         return self._writer
 
+    def share_writer(self, writer: str) -> None:
+        """Write under ``writer`` from now on: the id a worker group's members share."""
+        if not isinstance(writer, str) or not writer:
+            raise ValueError(f"'writer' must be a non-empty string: {writer!r}")
+        with self._lock:
+            self._writer = writer
+
     # -- subclass hooks -------------------------------------------------------------------
 
     def _connect(self) -> Any:

@@ -22,6 +22,7 @@ from metrics_core.snapshot import (
 from metrics_core.stats import Verdict
 from metrics_core.tags import Tags
 from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
+from metrics_core.workers import WorkerGroupOptions
 
 __all__ = [
     "AggregatingRegistry",
@@ -55,5 +56,6 @@ __all__ = [
     "Verdict",
     "VersionMetrics",
     "WindowSummary",
+    "WorkerGroupOptions",
     "default_bus",
 ]

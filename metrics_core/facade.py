@@ -29,7 +29,7 @@ from metrics_core.events import (
 )
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
 from metrics_core.filters import EventFilter
-from metrics_core.history import HistoryStore
+from metrics_core.history import HistoryStore, share_group_writer
 from metrics_core.history_query import all_versions_history, history_query, version_history
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
@@ -39,6 +39,8 @@ from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
 from metrics_core.splits import check_where, filter_snapshot, split_version_metrics
 from metrics_core.tags import Tags
+from metrics_core.workers import WorkerGroup, WorkerGroupOptions
+from metrics_core.workers._registry import join_worker_group
 
 _log = structlog.get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
@@ -61,6 +63,11 @@ class Metrics:
     :param export_timeout: seconds an exporter may take before it is cut off.
     :param history: a history store (``exporters.SQLiteStore``, ``PostgresStore``): added
         as the exporter ``"history"`` and read for windows beyond memory (docs/history.md).
+    :param multiproc: join a worker group: its directory or ``WorkerGroupOptions``;
+        by default the directory named by ``INFERENCE_METRICS_MULTIPROC_DIR``, if set.
+        In a group every read (``snapshot``, queries, pull exporters) answers for all
+        workers, ``export()`` pushes from the group's leader only, and
+        ``local_snapshot()`` is this process alone (docs/integrations.md).
     :param enabled: recording on or off (``INFERENCE_METRICS_ENABLED``, else on); also
         switchable at run time through :attr:`enabled`.
     :param sampling: rates of the distribution work (``INFERENCE_METRICS_SAMPLE_*``).
@@ -77,6 +84,7 @@ class Metrics:
         *,
         export_timeout: float = 10.0,
         history: HistoryStore | None = None,
+        multiproc: str | os.PathLike[str] | WorkerGroupOptions | None = None,
         enabled: bool | None = None,
         sampling: Sampling | None = None,
         filters: Iterable[EventFilter] = (),
@@ -90,6 +98,8 @@ class Metrics:
             registry if registry is not None else AggregatingRegistry(clock=clock)
         )
         self.export_timeout = export_timeout
+        self.worker_group: WorkerGroup | None
+        self.worker_group, self.registry = join_worker_group(multiproc, self.registry)
         self._collectors: list[Any] = []
         self._subscriptions: list[tuple[type[Event], Any]] = []
         self._fanout = ExportFanout(on_error=self._count_export_error)
@@ -115,6 +125,8 @@ class Metrics:
         self.history_store = history
         self._started = self.registry.clock()
         if history is not None:
+            if self.worker_group is not None:  # the leader exports the group's data
+                share_group_writer(history, self.worker_group.directory)
             self.export_to(history, name="history")
 
     # -- wiring --------------------------------------------------------------------------
@@ -199,10 +211,18 @@ class Metrics:
     # -- exporting -----------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """An immutable snapshot of the registry (its control series only while off)."""
+        """An immutable snapshot of the registry (its control series only while off).
+
+        In a worker group, of the whole group.
+        """
         if not self.control.enabled:
             return self.registry.snapshot(names=CONTROL_NAMES)
         return self.registry.snapshot()
+
+    def local_snapshot(self) -> Snapshot:
+        """A snapshot of what this process recorded, even in a worker group."""
+        group = self.worker_group
+        return (self.registry if group is None else group.local).snapshot()
 
     def export(self, *, deadline: float | None = None) -> list[ExportOutcome]:
         """Export one snapshot to every exporter; ``deadline`` is in seconds from now.
@@ -213,7 +233,12 @@ class Metrics:
         if not self.control.enabled:
             return []
         limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
+        group = self.worker_group
+        if group is not None and not group.is_leader():
+            return []  # one member, the leader, pushes the group's snapshot
         with self._export_lock:
+            if group is not None:
+                return group.export(self._fanout, self.snapshot(), limit)
             return self._fanout.export(self.snapshot(), limit)
 
     def start_auto_export(self, interval: float) -> None:
@@ -288,12 +313,19 @@ class Metrics:
         # An export stuck on a hung exporter holds the lock: wait for it at most a quarter
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
+        group = self.worker_group
+        if group is not None:  # publish the last state; only the leader pushes the group's
+            group.close()
         try:
             # The closing keeps a reserve (a quarter of what is left, at most 0.5 s): a hung
             # exporter cannot take the closing time of the others. Nothing is exported while
             # recording is off.
             reserve = min(_CLOSE_RESERVE, max(0.0, end - time.monotonic()) / 4)
-            if self.control.enabled:
+            if group is not None:
+                if self.control.enabled:
+                    group.export(self._fanout, self.snapshot(), end - reserve)
+                group.resign()
+            elif self.control.enabled:
                 self._fanout.export(self.snapshot(), end - reserve)
             self._fanout.close(end)
         finally:

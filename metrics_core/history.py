@@ -16,8 +16,10 @@ store, turns those rows plus a live snapshot into series that the ordinary queri
 from __future__ import annotations
 
 import math
+import socket
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol, cast, runtime_checkable
 
 import attrs
@@ -274,3 +276,15 @@ def step_snapshots(
 @runtime_checkable
 class HistoryStore(Exporter, HistorySource, Protocol):
     """A store that ``Metrics(history=...)`` both exports to and reads long windows from."""
+
+
+def share_group_writer(store: object, directory: object) -> None:
+    """Make ``store`` write under one id for the whole worker group in ``directory``.
+
+    In a group only the leader exports, and it exports the group's data: under one id
+    a new leader rewrites (replaces) the minutes its predecessor wrote instead of adding
+    them again. A store without ``share_writer`` is left as it is.
+    """
+    share = getattr(store, "share_writer", None)
+    if callable(share):
+        share(f"group:{socket.gethostname()}:{Path(str(directory)).resolve()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -111,3 +112,33 @@ def test_many_threads_record_and_export_with_exact_rows(tmp_path: Path) -> None:
         (names.LATENCY, "v1"): 2000,
     }
     metrics.close()
+
+
+def test_a_worker_group_writes_under_one_id_and_a_new_leader_adds_nothing(tmp_path: Path) -> None:
+    from metrics_core.workers import WorkerGroupOptions
+
+    options = WorkerGroupOptions(directory=tmp_path / "group", interval=0.05)
+    db = tmp_path / "h.db"
+    first = Metrics(bus=EventBus(), multiproc=options, history=SQLiteStore(db))
+    first.collect(InferenceCollector())
+    second = Metrics(bus=EventBus(), multiproc=options, history=SQLiteStore(db))
+    second.collect(InferenceCollector())
+    stores = [first.history_store, second.history_store]
+    assert stores[0] is not None and stores[1] is not None
+    assert stores[0].writer == stores[1].writer
+    assert stores[0].writer.startswith("group:")
+    for metrics, n in ((first, 3), (second, 4)):
+        for _ in range(n):
+            metrics.record_inference("m", "v", 5.0, success=True)
+    time.sleep(0.5)  # both members publish their state (every 0.05 s)
+    for metrics in (first, second, first, second):  # only the leader's exports write
+        metrics.export()
+    first.close()  # the minute in progress, under the group's id: replaced, never added
+    time.sleep(0.5)
+    second.close()
+    rows = SQLiteStore(db).read(0, 1e12, names=[names.REQUESTS_TOTAL])
+    per_minute: dict[float, float] = {}
+    for row in rows:
+        per_minute[row.start] = per_minute.get(row.start, 0.0) + float(row.value)  # type: ignore[arg-type]
+    assert len(rows) == len(per_minute)  # one writer: one row per minute
+    assert math.fsum(per_minute.values()) <= 7.0  # never more than was recorded
