@@ -16,6 +16,7 @@ import enum
 import math
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -48,6 +49,7 @@ __all__ = [
     "ModelEvent",
     "PredictionEvaluated",
     "ResourcesSampled",
+    "RetriesFinished",
     "RetryAttempted",
 ]
 
@@ -186,11 +188,29 @@ class FirstTokenReceived(ModelEvent):
 
 @attrs.frozen(kw_only=True, slots=True)
 class RetryAttempted(ModelEvent):
-    """A call is being retried: ``attempt`` is 1 for the first retry."""
+    """A call is being retried: ``attempt`` is 1 for the first retry.
+
+    ``error_category`` (``timeout``, ``rate_limit``, ...) is derived from
+    ``error_type`` by the collector's classifier unless given here.
+    """
 
     attempt: int = attrs.field(validator=positive_int)
     error_type: str = attrs.field(validator=non_empty_str)
     delay_ms: float = attrs.field(default=0.0, validator=optional_non_negative)
+    error_category: str | None = attrs.field(default=None, validator=optional_str)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class RetriesFinished(ModelEvent):
+    """A request that was retried is over: ``retries`` retries, then success or giving up.
+
+    ``total_delay_ms`` is the time the request spent waiting between attempts
+    (the sum of its back-offs).
+    """
+
+    retries: int = attrs.field(validator=positive_int)
+    succeeded: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    total_delay_ms: float = attrs.field(default=0.0, validator=optional_non_negative)
 
 
 class CircuitState(str, enum.Enum):
@@ -305,12 +325,21 @@ class DriftMeasured(ModelEvent):
             check_finite(self.threshold, "threshold")
 
 
+def _class_label(_instance: Any, attribute: Any, value: Any) -> None:
+    if value.__class__ is not bool and (not isinstance(value, str) or not value):
+        raise ValueError(f"'{attribute.name}' must be a non-empty string or a bool: {value!r}")
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class PredictionEvaluated(ModelEvent):
-    """Ground truth arrived for a prediction: ``expected`` versus ``actual`` class."""
+    """Ground truth arrived for a prediction: ``expected`` versus ``actual`` class.
 
-    expected: str = attrs.field(validator=non_empty_str)
-    actual: str = attrs.field(validator=non_empty_str)
+    Classes are strings, or booleans for pass/fail outcomes (``True`` is recorded as
+    the class ``"true"``, and is the positive class unless the collector names one).
+    """
+
+    expected: str | bool = attrs.field(validator=_class_label)
+    actual: str | bool = attrs.field(validator=_class_label)
     request_id: str | None = attrs.field(default=None, validator=optional_str)
 
 

@@ -129,6 +129,8 @@ RECALL = "model_prediction_recall"
 """Gauge: recall over the quality collector's window, tagged ``average`` (and ``class``)."""
 F1 = "model_prediction_f1"
 """Gauge: F1 over the quality collector's window, tagged ``average`` (and ``class``)."""
+ACCURACY = "model_prediction_accuracy"
+"""Gauge: evaluated predictions that were correct over the quality collector's window."""
 
 # -- reliability (ReliabilityCollector) ---------------------------------------------------
 
@@ -142,6 +144,16 @@ RETRIES_TOTAL = "model_inference_retries_total"
 """Counter: retries, tagged with the ``error_type`` that caused them."""
 RETRY_DELAY = "model_inference_retry_delay"
 """Timer (ms): the back-off before each retry."""
+ERROR_CATEGORY = "error_category"
+"""Tag key of an error's category (``metrics_core.errors``): ``timeout``, ``rate_limit``, ..."""
+OUTCOME = "outcome"
+"""Tag key of how a retried request ended: ``succeeded`` or ``failed``."""
+RETRIED_REQUESTS_TOTAL = "model_inference_retried_requests_total"
+"""Counter: requests that were retried, by ``outcome`` (``succeeded`` after retries, ``failed``)."""
+RETRY_TOTAL_DELAY = "model_inference_retry_total_delay"
+"""Timer (ms): the back-off of one retried request, all its retries together."""
+RETRIES_PER_REQUEST = "model_inference_retries_per_request"
+"""Histogram: retries of one retried request."""
 CIRCUIT_BREAKER_STATE = "model_circuit_breaker_state"
 """Gauge: circuit breaker state, 0 closed, 1 half-open, 2 open; tagged ``breaker``."""
 CIRCUIT_BREAKER_TRANSITIONS_TOTAL = "model_circuit_breaker_transitions_total"
@@ -204,8 +216,12 @@ DESCRIPTIONS: dict[str, str] = {
     PRECISION: "Precision of evaluated predictions over the collector's window.",
     RECALL: "Recall of evaluated predictions over the collector's window.",
     F1: "F1 score of evaluated predictions over the collector's window.",
+    ACCURACY: "Share of evaluated predictions that were correct over the collector's window.",
     RETRIES_TOTAL: "Retries by the error type that caused them.",
     RETRY_DELAY: "Back-off delay before each retry.",
+    RETRIED_REQUESTS_TOTAL: "Retried requests by outcome: succeeded after retries, or failed.",
+    RETRY_TOTAL_DELAY: "Back-off of one retried request, all its retries together.",
+    RETRIES_PER_REQUEST: "Retries of one retried request.",
     CIRCUIT_BREAKER_STATE: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "Circuit breaker state changes by from and to state.",
     HTTP_SERVER_DURATION: "Duration of HTTP server requests, to the end of the response body.",
@@ -252,8 +268,12 @@ UNITS: dict[str, str] = {
     PRECISION: "1",
     RECALL: "1",
     F1: "1",
+    ACCURACY: "1",
     RETRIES_TOTAL: "{retry}",
     RETRY_DELAY: "ms",
+    RETRIED_REQUESTS_TOTAL: "{request}",
+    RETRY_TOTAL_DELAY: "ms",
+    RETRIES_PER_REQUEST: "{retry}",
     CIRCUIT_BREAKER_STATE: "1",
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "{transition}",
     HTTP_SERVER_DURATION: "ms",
@@ -300,8 +320,12 @@ KINDS: dict[str, MetricKind] = {
     PRECISION: MetricKind.GAUGE,
     RECALL: MetricKind.GAUGE,
     F1: MetricKind.GAUGE,
+    ACCURACY: MetricKind.GAUGE,
     RETRIES_TOTAL: MetricKind.COUNTER,
     RETRY_DELAY: MetricKind.TIMER,
+    RETRIED_REQUESTS_TOTAL: MetricKind.COUNTER,
+    RETRY_TOTAL_DELAY: MetricKind.TIMER,
+    RETRIES_PER_REQUEST: MetricKind.HISTOGRAM,
     CIRCUIT_BREAKER_STATE: MetricKind.GAUGE,
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: MetricKind.COUNTER,
     HTTP_SERVER_DURATION: MetricKind.TIMER,

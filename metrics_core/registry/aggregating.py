@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 
 from metrics_core._validation import check_finite, check_metric_name, check_non_negative
+from metrics_core.buckets import DEFAULT_BUCKETS
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
@@ -106,7 +107,10 @@ class AggregatingRegistry:
         self.clock: Clock = clock or system_clock
         self.max_series_per_metric = max_series_per_metric
         self.series_ttl = series_ttl
-        self._buckets = {name: _bounds(name, b) for name, b in (buckets or {}).items()}
+        self._buckets = {
+            **DEFAULT_BUCKETS,
+            **{name: _bounds(name, b) for name, b in (buckets or {}).items()},
+        }
         self._lock = threading.Lock()
         self._counters: dict[str, Family] = {}
         self._gauges: dict[str, Family] = {}

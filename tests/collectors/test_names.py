@@ -30,6 +30,7 @@ from metrics_core.events import (
     MemoryUsageReported,
     PredictionEvaluated,
     ResourcesSampled,
+    RetriesFinished,
     RetryAttempted,
 )
 from metrics_core.facade import Metrics
@@ -80,6 +81,7 @@ def recorded_names() -> dict[str, MetricKind]:
         ActiveConnectionsChanged(**mv, count=1),
         MemoryUsageReported(**mv, memory_bytes=1),
         RetryAttempted(**mv, attempt=1, error_type="E"),
+        RetriesFinished(**mv, retries=2, succeeded=True, total_delay_ms=3.0),
         CircuitBreakerChanged(**mv, previous="closed", state="open"),
         DriftMeasured(**mv, kind="psi", score=0.5, threshold=0.1),
         PredictionEvaluated(**mv, expected="a", actual="b"),
