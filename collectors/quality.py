@@ -7,14 +7,13 @@ import threading
 from collections.abc import Mapping
 from typing import ClassVar
 
-import structlog
-
 from collectors._cache import cache_once
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.buckets import CONFIDENCE_BUCKETS
 from metrics_core.bus import EventBus
 from metrics_core.events import DriftMeasured, Event, InferenceCompleted, PredictionEvaluated
+from metrics_core.logs import get_logger
 from metrics_core.query import ClassificationScores, ClassScores, classification_scores
 from metrics_core.registry import Registry
 from metrics_core.registry.protocol import BoundInstrument
@@ -24,7 +23,7 @@ from metrics_core.windows import MAX_WINDOW, WindowedCounter
 
 __all__ = ["CONFIDENCE_BUCKETS", "QualityCollector"]  # the buckets moved to metrics_core
 
-_log = structlog.get_logger("collectors.quality")
+_log = get_logger("collectors.quality")
 
 _COUNTER = MetricKind.COUNTER
 _GAUGE = MetricKind.GAUGE

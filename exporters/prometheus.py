@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import attrs
-import structlog
 from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, default_handler
 from prometheus_client.metrics_core import Metric
@@ -52,6 +51,7 @@ from exporters._prometheus_families import (
     summary_name,
 )
 from metrics_core.exporting import SnapshotSource
+from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot, Window, window_seconds
 
 __all__ = [
@@ -70,7 +70,7 @@ __all__ = [
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-_log = structlog.get_logger("exporters.prometheus")
+_log = get_logger("exporters.prometheus")
 
 DEFAULT_PORT = 9464
 """The port ``serve()`` listens on by default (OpenTelemetry's Prometheus exporter port)."""

@@ -20,8 +20,6 @@ import time
 from contextvars import ContextVar, Token
 from types import TracebackType
 
-import structlog
-
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.events import (
     FirstTokenReceived,
@@ -30,6 +28,7 @@ from metrics_core.events import (
     InferenceStarted,
 )
 from metrics_core.facade import Metrics
+from metrics_core.logs import get_logger
 
 __all__ = ["InferenceSpan", "current_span", "inference_span"]
 
@@ -44,7 +43,7 @@ CURRENT_SPAN: ContextVar[InferenceSpan | None] = ContextVar("inference_span", de
 # Unique within the process and cheap: a uuid4 costs several times a counter step.
 _ID_PREFIX = secrets.token_hex(4)
 _ids = itertools.count(1)
-_log = structlog.get_logger("integrations.tracking")
+_log = get_logger("integrations.tracking")
 
 
 def current_span() -> InferenceSpan | None:

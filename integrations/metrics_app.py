@@ -26,8 +26,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import structlog
-
 from integrations._asgi import TEXT_TYPE, Receive, Scope, Send, drain_body, send_body, send_json
 from integrations._payloads import (
     BadParameterError,
@@ -40,6 +38,7 @@ from integrations.dashboard import DASHBOARD_CONTENT_TYPE, dashboard_html
 from metrics_core import names
 from metrics_core.compare import Comparison
 from metrics_core.facade import Metrics
+from metrics_core.logs import get_logger
 from metrics_core.query import QUERY_NAMES
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MetricsApp", "metrics_app"]
 
-_log = structlog.get_logger("integrations.metrics_app")
+_log = get_logger("integrations.metrics_app")
 
 _PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 _SSE_HEADERS = [

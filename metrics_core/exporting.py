@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import attrs
-import structlog
 
+from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot
 
-_log = structlog.get_logger("metrics_core.exporting")
+_log = get_logger("metrics_core.exporting")
 
 
 @runtime_checkable

@@ -7,8 +7,6 @@ import time
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from metrics_core import names
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
@@ -21,13 +19,14 @@ from metrics_core.events import (
     MemoryUsageReported,
 )
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
+from metrics_core.logs import get_logger
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
 from metrics_core.tags import Tags
 
-_log = structlog.get_logger("metrics_core.facade")
+_log = get_logger("metrics_core.facade")
 
 
 class Metrics:
