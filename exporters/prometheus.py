@@ -42,6 +42,11 @@ from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, default_handler
 from prometheus_client.metrics_core import Metric
 
+from exporters._openmetrics import (
+    OPENMETRICS_CONTENT_TYPE,
+    encode_openmetrics,
+    wants_openmetrics,
+)
 from exporters._prometheus_families import (
     SUMMARY_INFIX,
     FamilyBuilder,
@@ -245,6 +250,14 @@ class PrometheusExporter:
         self._builder().build(self.snapshot() if snapshot is None else snapshot, sink)
         return "".join(sink.parts)
 
+    def render_openmetrics(self, snapshot: Snapshot | None = None) -> bytes:
+        """The OpenMetrics text format (1.0.0) of ``snapshot``, or of what a scrape shows now.
+
+        What ``serve()`` answers a scraper whose ``Accept`` header asks for
+        ``application/openmetrics-text`` (Prometheus does by default).
+        """
+        return encode_openmetrics(self.families(self.snapshot() if snapshot is None else snapshot))
+
     def _builder(self) -> FamilyBuilder:
         return FamilyBuilder(self._buckets, self._quantiles, self._window, self._warned)
 
@@ -252,6 +265,9 @@ class PrometheusExporter:
 
     def serve(self, port: int = DEFAULT_PORT, address: str = DEFAULT_ADDRESS) -> PrometheusServer:
         """Serve :meth:`render`'s text at ``/metrics`` from a daemon thread.
+
+        A scraper that asks for OpenMetrics (``Accept: application/openmetrics-text``,
+        as Prometheus does) gets :meth:`render_openmetrics` instead.
 
         Binds ``127.0.0.1`` unless ``address`` says otherwise (``"0.0.0.0"`` for
         every interface); ``port=0`` picks a free port (see the returned
@@ -320,13 +336,15 @@ class PrometheusExporter:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b""]
+        openmetrics = wants_openmetrics(environ.get("HTTP_ACCEPT", ""))
         try:
-            body = self.render().encode("utf-8")
+            body = self.render_openmetrics() if openmetrics else self.render().encode("utf-8")
         except Exception as error:  # a broken source fails the scrape, not the server
             _log.exception("prometheus_scrape_failed")
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
             return [f"scrape failed: {error!r}\n".encode()]
-        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE_PLAIN_0_0_4
+        headers = [("Content-Type", content_type)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             # Level 1: most of the size gain for a fraction of the default level's time.
             body = gzip.compress(body, compresslevel=1)

@@ -4,7 +4,8 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
 ``app.mount("/observability", metrics_app(metrics))`` serves
 ``/observability/metrics``):
 
-- ``GET /metrics``: Prometheus text format 0.0.4 (gzip when accepted);
+- ``GET /metrics``: Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when the
+  ``Accept`` header asks for it (gzip when accepted);
 - ``GET /metrics/versions?window=5m``: every version's ``VersionMetrics`` as JSON;
 - ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``;
 - ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from exporters._accept import OPENMETRICS_CONTENT_TYPE, wants_openmetrics
 from integrations._asgi import TEXT_TYPE, Receive, Scope, Send, drain_body, send_body, send_json
 from integrations._payloads import (
     BadParameterError,
@@ -49,6 +51,7 @@ __all__ = ["MetricsApp", "metrics_app"]
 _log = get_logger("integrations.metrics_app")
 
 _PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+_OPENMETRICS_TYPE = OPENMETRICS_CONTENT_TYPE.encode()
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -126,15 +129,17 @@ class MetricsApp:
     # -- the endpoints --------------------------------------------------------------------
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send, _: dict[str, str]) -> None:
-        text = await asyncio.to_thread(self._render)
-        body = text.encode("utf-8")
+        request_headers = dict(scope.get("headers", ()))
+        openmetrics = wants_openmetrics(request_headers.get(b"accept", b"").decode("latin-1"))
+        body = await asyncio.to_thread(self._render, openmetrics)
         headers: tuple[tuple[bytes, bytes], ...] = ()
-        accept = dict(scope.get("headers", ())).get(b"accept-encoding", b"")
+        accept = request_headers.get(b"accept-encoding", b"")
         if b"gzip" in accept:
             # Level 1: most of the size gain for a fraction of the default level's time.
             body = gzip.compress(body, compresslevel=1)
             headers = ((b"content-encoding", b"gzip"),)
-        await send_body(send, 200, body, _PROMETHEUS_TYPE, headers)
+        content_type = _OPENMETRICS_TYPE if openmetrics else _PROMETHEUS_TYPE
+        await send_body(send, 200, body, content_type, headers)
 
     async def _versions(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
         window = parse_window(query.get("window"), self.stream_window)
@@ -210,7 +215,7 @@ class MetricsApp:
                 raise BadParameterError(parameter, version, f"is not a version of {model!r}")
         return self.metrics.compare(model, baseline, candidate, window)
 
-    def _render(self) -> str:
+    def _render(self, openmetrics: bool = False) -> bytes:
         with self._lock:
             if self._prometheus is None:
                 # Imported here: the JSON endpoints work without the 'prometheus' extra.
@@ -218,7 +223,10 @@ class MetricsApp:
 
                 self._prometheus = PrometheusExporter()
             prometheus = self._prometheus
-        return prometheus.render(self.metrics.snapshot())
+        snapshot = self.metrics.snapshot()
+        if openmetrics:
+            return prometheus.render_openmetrics(snapshot)
+        return prometheus.render(snapshot).encode("utf-8")
 
     def __repr__(self) -> str:
         return (
