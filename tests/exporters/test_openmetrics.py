@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
@@ -55,11 +56,11 @@ def get(url: str, accept: str | None) -> tuple[str, str]:
         return response.headers["Content-Type"], response.read().decode()
 
 
-def samples_of(families: Iterator[object]) -> Samples:
+def samples_of(families: Iterable[Metric]) -> Samples:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in families
-        for sample in family.samples  # type: ignore[attr-defined]
+        for sample in family.samples
     }
 
 
@@ -87,7 +88,7 @@ def test_serve_negotiates_openmetrics_with_the_same_samples(
     assert plain_type == "text/plain; version=0.0.4; charset=utf-8"
     assert om_text.endswith("# EOF\n")
     assert "# UNIT model_inference_latency_seconds seconds\n" in om_text
-    parsed = {family.name: family for family in openmetrics_families(om_text)}
+    parsed = {family.name: family for family in openmetrics_families(om_text)}  # type: ignore[no-untyped-call]
     assert parsed["model_inference_requests"].type == "counter"
     assert parsed["model_inference_latency_seconds"].unit == "seconds"
     om = samples_of(iter(parsed.values()))
@@ -138,7 +139,7 @@ def test_metrics_app_negotiates_openmetrics() -> None:
         OPENMETRICS_TYPE,
         "text/plain; version=0.0.4; charset=utf-8",
     )
-    samples = samples_of(openmetrics_families(text))
+    samples = samples_of(openmetrics_families(text))  # type: ignore[no-untyped-call]
     mv = (("model_name", "bert"), ("version", "v1"))
     assert samples[("model_inference_requests_total", mv)] == 4.0
     assert samples[("model_inference_errors_total", (("error_type", "E"), *mv))] == 1.0
