@@ -34,6 +34,7 @@ from exporters import LogExporter
 from integrations._terminal import LiveView, render_progress, render_table, render_totals
 from integrations.asgi import metrics_app
 from integrations.server import serve_app
+from integrations.sidecar_cli import add_serve_command, package_version, serve_command
 from integrations.workload import DEFAULT_PROFILES, SyntheticWorkload, canary_pairs
 from metrics_core import EventBus, Metrics, names
 from metrics_core.snapshot import GaugeSeries, Snapshot
@@ -359,7 +360,9 @@ def _port(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inference-metrics`` console script."""
     parser = argparse.ArgumentParser(prog="inference-metrics")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_serve_command(commands)
     demo = commands.add_parser("demo", help="a live synthetic workload: 3 models x 2 versions")
     demo.add_argument("--duration", type=_positive, default=30.0, help="seconds to run (30)")
     demo.add_argument(
@@ -387,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return run_bench(quick=args.quick)
+    if args.command == "serve":
+        return serve_command(args)
     return run_demo(
         duration=args.duration,
         port=args.port,

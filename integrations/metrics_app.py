@@ -10,6 +10,8 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
 - ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``;
 - ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
   ``/metrics/versions`` JSON at once and then every ``stream_interval`` seconds;
+- WebSocket ``/metrics/stream`` (or ``/metrics/ws``): the same, as JSON messages typed
+  ``metrics.update`` (``integrations._websocket``);
 - ``GET /dashboard``: the live dashboard page (``integrations.dashboard``).
 
 Other paths answer 404, other methods 405, a bad parameter 400 with a JSON body
@@ -36,6 +38,7 @@ from integrations._payloads import (
     required,
     versions_payload,
 )
+from integrations._websocket import WEBSOCKET_PATHS, refuse_websocket, stream_websocket
 from integrations.dashboard import DASHBOARD_CONTENT_TYPE, dashboard_html
 from metrics_core import names
 from metrics_core.compare import Comparison
@@ -102,13 +105,16 @@ class MetricsApp:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one ASGI connection (lifespan is acknowledged, websockets refused)."""
+        """Answer one ASGI connection (lifespan acknowledged; WebSockets on the stream only)."""
         kind = scope["type"]
         if kind == "lifespan":
             await _lifespan(receive, send)
             return
-        if kind != "http":  # websocket: refuse the handshake
-            await send({"type": "websocket.close", "code": 1000})
+        if kind == "websocket":
+            if _route_path(scope) in WEBSOCKET_PATHS:
+                await stream_websocket(self, scope, receive, send)
+            else:
+                await refuse_websocket(receive, send)
             return
         handler = self._routes.get(_route_path(scope))
         if handler is None:
