@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from collectors._cache import cache_once
 from collectors.base import BaseCollector
+from collectors.pricing import ModelPrice, PriceTable
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.events import (
@@ -102,6 +103,10 @@ class InferenceCollector(BaseCollector):
     ``model_inference_stream_chunks`` (streamed requests only),
     ``model_active_connections`` and ``model_memory_usage_bytes``.
 
+    With ``prices`` (a ``PriceTable``, or the mapping to build one), a completion
+    that has tokens and no ``cost_usd`` is costed from the table
+    (``collectors.pricing``); an explicit ``cost_usd`` always wins.
+
     Time to first token may come from ``FirstTokenReceived`` or from
     ``InferenceCompleted.time_to_first_token_ms``; when both carry the same
     ``request_id`` it is counted once.
@@ -116,7 +121,15 @@ class InferenceCollector(BaseCollector):
         MemoryUsageReported: "on_memory",
     }
 
-    def __init__(self, *, ttft_dedupe_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        ttft_dedupe_size: int = 10_000,
+        prices: PriceTable | Mapping[str, ModelPrice | Mapping[str, float | None]] | None = None,
+    ) -> None:
+        self.prices = (
+            prices if prices is None or isinstance(prices, PriceTable) else PriceTable(prices)
+        )
         self._versions: dict[tuple[str, str], _VersionInstruments] = {}
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], int] = {}
@@ -160,8 +173,17 @@ class InferenceCollector(BaseCollector):
             inst.input_tokens.record(event.input_tokens)
         if event.cached_tokens is not None:
             inst.cached_tokens.record(event.cached_tokens)
-        if event.cost_usd is not None:
-            inst.cost.record(event.cost_usd)
+        cost = event.cost_usd
+        if cost is None and self.prices is not None:
+            cost = self.prices.cost(
+                event.model_name,
+                event.version,
+                input_tokens=event.input_tokens,
+                output_tokens=output,
+                cached_tokens=event.cached_tokens,
+            )
+        if cost is not None:
+            inst.cost.record(cost)
         if event.batch_size != 1:
             inst.batch_size.record(event.batch_size)
         if event.stream_chunks is not None:

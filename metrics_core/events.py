@@ -113,8 +113,8 @@ class InferenceCompleted(ModelEvent):
     ``duration_ms`` is the end-to-end latency. The optional fields are recorded
     when present: tokens (``input_tokens``, ``output_tokens``, ``cached_tokens``),
     ``time_to_first_token_ms`` for streaming, ``cost_usd``, ``batch_size``,
-    ``confidence`` (0..1), ``predicted_class`` and ``stream_chunks`` (chunks a
-    streamed response yielded).
+    ``confidence`` (0..1), ``predicted_class``, ``stream_chunks`` (chunks a
+    streamed response yielded) and ``stream_chars`` (characters it streamed).
     """
 
     duration_ms: float
@@ -128,6 +128,7 @@ class InferenceCompleted(ModelEvent):
     confidence: float | None = None
     predicted_class: str | None = None
     stream_chunks: int | None = None
+    stream_chars: int | None = None
 
     def __attrs_post_init__(self) -> None:
         # Built on the request path: the common case (optional fields None) takes no call.
@@ -147,6 +148,8 @@ class InferenceCompleted(ModelEvent):
         chunks = self.stream_chunks
         if chunks is not None and not (chunks.__class__ is int and chunks >= 0):
             _optional_count(chunks, "stream_chunks")
+        if self.stream_chars is not None:
+            _optional_count(self.stream_chars, "stream_chars")
         if self.cost_usd is not None:
             _non_negative(self.cost_usd, "cost_usd")
         if not (self.batch_size.__class__ is int and self.batch_size >= 1):

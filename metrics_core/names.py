@@ -45,6 +45,12 @@ ones are ``requests_total`` minus its count."""
 STREAM_CHUNKS = "model_inference_stream_chunks"
 """Histogram: chunks yielded per streamed response (completed requests that reported
 ``stream_chunks``)."""
+TOTAL_TOKENS = "model_inference_total_tokens"
+"""Histogram: input plus output tokens of one request (``LlmCollector``)."""
+STREAM_CHARS = "model_inference_stream_chars"
+"""Histogram: characters one streamed response yielded (``LlmCollector``)."""
+STREAM_CHUNKS_PER_SECOND = "model_inference_stream_chunks_per_second"
+"""Histogram: chunks per second of a streamed response, from its first chunk (``LlmCollector``)."""
 
 EXPORT_ERRORS_TOTAL = "metrics_export_errors_total"
 """Counter: failed, timed-out or skipped exports, tagged with ``exporter`` and ``reason``
@@ -190,6 +196,9 @@ DESCRIPTIONS: dict[str, str] = {
     COST_TOTAL: "Cost of requests in US dollars.",
     BATCH_SIZE: "Batch size of batched requests.",
     STREAM_CHUNKS: "Chunks yielded per streamed response.",
+    TOTAL_TOKENS: "Input plus output tokens per request.",
+    STREAM_CHARS: "Characters yielded per streamed response.",
+    STREAM_CHUNKS_PER_SECOND: "Chunks per second of a streamed response, from its first chunk.",
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
@@ -242,6 +251,9 @@ UNITS: dict[str, str] = {
     COST_TOTAL: "USD",
     BATCH_SIZE: "{request}",
     STREAM_CHUNKS: "{chunk}",
+    TOTAL_TOKENS: "{token}",
+    STREAM_CHARS: "{character}",
+    STREAM_CHUNKS_PER_SECOND: "{chunk}/s",
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
@@ -294,6 +306,9 @@ KINDS: dict[str, MetricKind] = {
     COST_TOTAL: MetricKind.COUNTER,
     BATCH_SIZE: MetricKind.HISTOGRAM,
     STREAM_CHUNKS: MetricKind.HISTOGRAM,
+    TOTAL_TOKENS: MetricKind.HISTOGRAM,
+    STREAM_CHARS: MetricKind.HISTOGRAM,
+    STREAM_CHUNKS_PER_SECOND: MetricKind.HISTOGRAM,
     EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
     LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
     OVERFLOW_TOTAL: MetricKind.COUNTER,

@@ -9,6 +9,7 @@ from collectors import (
     GpuCollector,
     HttpCollector,
     InferenceCollector,
+    LlmCollector,
     QualityCollector,
     ReliabilityCollector,
     SystemCollector,
@@ -58,6 +59,7 @@ def recorded_names() -> dict[str, MetricKind]:
         QualityCollector(positive_class="a", refresh_interval=0),
         ReliabilityCollector(),
         HttpCollector(),
+        LlmCollector(),
     ):
         metrics.collect(collector)
     mv: dict[str, Any] = {"model_name": "m", "version": "v"}
@@ -75,6 +77,7 @@ def recorded_names() -> dict[str, MetricKind]:
             confidence=0.9,
             predicted_class="a",
             stream_chunks=4,
+            stream_chars=40,
         ),
         InferenceFailed(**mv, duration_ms=1.0, error_type="E"),
         FirstTokenReceived(**mv, time_to_first_token_ms=5.0),
