@@ -17,7 +17,7 @@ from metrics_core.facade import Metrics
 from metrics_core.registry import AggregatingRegistry
 from metrics_core.snapshot import DistributionSeries
 
-MV = {"model_name": "gpt", "version": "v1"}
+MV: dict[str, Any] = {"model_name": "gpt", "version": "v1"}
 
 
 @pytest.fixture

@@ -78,7 +78,8 @@ def test_bad_prices_are_refused_naming_them(prices: dict[str, Any], message: str
 def test_a_file_of_another_kind_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "prices.toml"
     path.write_text("", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"'path' must end in .json, .yaml or .yml: '.*prices.toml'"):
+    expected = r"'path' must end in .json, .yaml or .yml: '.*prices.toml'"
+    with pytest.raises(ValueError, match=expected):
         PriceTable.from_file(path)
 
 
@@ -101,7 +102,7 @@ def test_the_collector_computes_costs_and_an_explicit_cost_wins(
     priced: tuple[EventBus, AggregatingRegistry],
 ) -> None:
     bus, registry = priced
-    mv = {"model_name": "gpt-4o", "version": "v1"}
+    mv: dict[str, Any] = {"model_name": "gpt-4o", "version": "v1"}
     bus.emit(InferenceCompleted(**mv, duration_ms=1.0, input_tokens=1000, output_tokens=500))
     bus.emit(InferenceCompleted(**mv, duration_ms=1.0, input_tokens=10**6, cost_usd=0.5))
     bus.emit(InferenceCompleted(**mv, duration_ms=1.0))  # no tokens: no cost
