@@ -12,6 +12,7 @@ from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.buckets import CONFIDENCE_BUCKETS
 from metrics_core.bus import EventBus
+from metrics_core.durations import parse_duration
 from metrics_core.events import DriftMeasured, Event, InferenceCompleted, PredictionEvaluated
 from metrics_core.logs import get_logger
 from metrics_core.query import ClassificationScores, ClassScores, classification_scores
@@ -103,7 +104,7 @@ class QualityCollector(BaseCollector):
     :param positive_class: the class scored as positive for the binary scores (a bool
         names ``"true"`` or ``"false"``; versions evaluated with boolean classes default
         to ``"true"``).
-    :param window: seconds the gauges cover (up to 3600).
+    :param window: seconds the gauges cover (up to 3600), or text like ``"10m"``.
     :param refresh_interval: least seconds between two refreshes of a version (0: every
         evaluation).
     :param max_classes: classes per version tracked for the gauges; evaluations naming
@@ -120,7 +121,7 @@ class QualityCollector(BaseCollector):
         self,
         *,
         positive_class: str | bool | None = None,
-        window: float = 300.0,
+        window: float | str = 300.0,
         refresh_interval: float = 1.0,
         max_classes: int = 100,
     ) -> None:
@@ -132,6 +133,8 @@ class QualityCollector(BaseCollector):
             raise ValueError(
                 f"'positive_class' must be a non-empty string, a bool or None: {positive_class!r}"
             )
+        if isinstance(window, str):
+            window = parse_duration(window)
         if (
             isinstance(window, bool)
             or not isinstance(window, (int, float))

@@ -75,7 +75,7 @@ class DogStatsDExporter:
         prefix: str = "",
         constant_tags: Mapping[str, str] | Iterable[str] = (),
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
-        first_window: float | timedelta = DEFAULT_FIRST_WINDOW,
+        first_window: float | timedelta | str = DEFAULT_FIRST_WINDOW,
         origin_detection: bool = True,
         client_telemetry: bool = False,
     ) -> None:

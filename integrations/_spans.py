@@ -29,6 +29,7 @@ from metrics_core.events import (
 )
 from metrics_core.facade import Metrics
 from metrics_core.logs import get_logger
+from metrics_core.unheard import warn_if_unheard
 
 __all__ = ["InferenceSpan", "current_span", "inference_span"]
 
@@ -295,6 +296,7 @@ class InferenceSpan:
         bus = self._bus
         if bus is None:
             bus = self._bus = default_bus()
+            warn_if_unheard(bus, InferenceCompleted)
         if self.request_id is None:
             self.request_id = f"{_ID_PREFIX}-{next(_ids)}"
         if bus.has_listeners(InferenceStarted):

@@ -15,6 +15,7 @@ from metrics_core.snapshot import (
     WindowSummary,
 )
 from metrics_core.stats import Verdict
+from metrics_core.stopwatch import Stopwatch
 from metrics_core.tags import Tags
 from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
 
@@ -38,6 +39,7 @@ __all__ = [
     "Registry",
     "Snapshot",
     "SnapshotSource",
+    "Stopwatch",
     "Tags",
     "Timer",
     "Verdict",

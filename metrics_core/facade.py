@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -24,7 +25,9 @@ from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics,
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
-from metrics_core.tags import Tags
+from metrics_core.stopwatch import Stopwatch
+from metrics_core.tags import Tags, TagValue
+from metrics_core.unheard import forget_own_bus, note_own_bus
 
 _log = get_logger("metrics_core.facade")
 
@@ -72,6 +75,8 @@ class Metrics:
         self._closed = False
         self._warned_unheard = False
         self.bus.on_listener_error(self._count_listener_error)
+        if bus is not None:
+            note_own_bus(self)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -201,8 +206,27 @@ class Metrics:
             if locked:
                 self._export_lock.release()
         self.bus.remove_listener_error_hook(self._count_listener_error)
+        forget_own_bus(self)
         if self._shutdown is not None:
             self._shutdown.uninstall()
+
+    def clear(self) -> None:
+        """Forget everything recorded: the registry's series and the collectors' state.
+
+        Each collector is bound again (which drops its cached instruments and counts),
+        its subscriptions and exporters stay. For tests and for a fresh start.
+        """
+        self.registry.clear()
+        for collector in self._collectors:
+            collector.bind(self.registry, self.bus)
+
+    def timer(self, name: str, tags: Mapping[str, TagValue] | None = None) -> Stopwatch:
+        """A ``Stopwatch`` timing blocks or calls into the timer ``name{tags}`` (ms).
+
+        ``with metrics.timer("queue.wait", {"queue": "a"}):``, ``async with``, or as a
+        decorator of sync and async functions (see ``metrics_core.stopwatch``).
+        """
+        return Stopwatch(self.registry, name, tags)
 
     def __enter__(self) -> Metrics:
         return self

@@ -215,7 +215,7 @@ def test_all_version_metrics_are_keyed_and_sorted(query_env: QueryEnv) -> None:
     assert result["bert:v2"].requests_per_second == 3 / 5
 
 
-@pytest.mark.parametrize("window", [0, -1, math.nan, math.inf, "5m", None, True])
+@pytest.mark.parametrize("window", [0, -1, math.nan, math.inf, "5 minutes", None, True])
 def test_invalid_window_raises_naming_window(query_env: QueryEnv, window: object) -> None:
     with pytest.raises(ValueError, match="'window'"):
         version_metrics(query_env.registry.snapshot(), "bert", "v1", window)  # type: ignore[arg-type]
