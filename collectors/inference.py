@@ -12,6 +12,7 @@ from collectors.base import BaseCollector
 from collectors.pricing import ModelPrice, PriceTable
 from metrics_core import names
 from metrics_core.bus import EventBus
+from metrics_core.errors import ErrorClassifier
 from metrics_core.events import (
     ActiveConnectionsChanged,
     Event,
@@ -80,10 +81,12 @@ class _VersionInstruments:
         self.memory = bind(_GAUGE, names.MEMORY_USAGE, tags)
         self.errors: dict[str, BoundInstrument] = {}
 
-    def error(self, error_type: str) -> BoundInstrument:
+    def error(self, error_type: str, classify: ErrorClassifier | None = None) -> BoundInstrument:
         instrument = self.errors.get(error_type)
         if instrument is None:
             tags = self.tags.with_tag(names.ERROR_TYPE, error_type)
+            if classify is not None:
+                tags = tags.with_tag(names.ERROR_CATEGORY, classify(error_type))
             instrument = self.errors.setdefault(
                 error_type, self.registry.instrument(_COUNTER, names.ERRORS_TOTAL, tags)
             )
@@ -107,6 +110,10 @@ class InferenceCollector(BaseCollector):
     that has tokens and no ``cost_usd`` is costed from the table
     (``collectors.pricing``); an explicit ``cost_usd`` always wins.
 
+    With ``error_classifier`` (``metrics_core.errors.classify_error``, or your own),
+    ``model_inference_errors_total`` also carries ``error_category`` beside
+    ``error_type`` (off by default: the series keep the tags they always had).
+
     Time to first token may come from ``FirstTokenReceived`` or from
     ``InferenceCompleted.time_to_first_token_ms``; when both carry the same
     ``request_id`` it is counted once.
@@ -126,7 +133,9 @@ class InferenceCollector(BaseCollector):
         *,
         ttft_dedupe_size: int = 10_000,
         prices: PriceTable | Mapping[str, ModelPrice | Mapping[str, float | None]] | None = None,
+        error_classifier: ErrorClassifier | None = None,
     ) -> None:
+        self.error_classifier = error_classifier
         self.prices = (
             prices if prices is None or isinstance(prices, PriceTable) else PriceTable(prices)
         )
@@ -208,7 +217,7 @@ class InferenceCollector(BaseCollector):
         """Record a failed request: counted as a request and as an error of its type."""
         inst = self._instruments(event.model_name, event.version)
         inst.requests.record(1.0)
-        inst.error(event.error_type).record(1.0)
+        inst.error(event.error_type, self.error_classifier).record(1.0)
         inst.latency.record(event.duration_ms)
         if event.request_id is not None and self._ttft_seen:
             # A stream that failed after its first token: its Completed will never come.

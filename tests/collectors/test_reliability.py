@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from collectors import InferenceCollector
 from collectors.reliability import ReliabilityCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -15,6 +16,7 @@ from metrics_core.errors import ERROR_CATEGORIES, classify_error
 from metrics_core.events import (
     CircuitBreakerChanged,
     CircuitState,
+    InferenceFailed,
     RetriesFinished,
     RetryAttempted,
 )
@@ -275,3 +277,32 @@ def test_classify_error(error: object, category: str) -> None:
 def test_a_classifier_must_be_callable() -> None:
     with pytest.raises(TypeError, match="'error_classifier' must be callable: 3"):
         ReliabilityCollector(error_classifier=3)  # type: ignore[arg-type]
+
+
+def test_inference_errors_carry_the_category_when_a_classifier_is_given() -> None:
+    bus = EventBus()
+    registry = AggregatingRegistry(clock=ManualClock(T0))
+    collector = InferenceCollector(error_classifier=classify_error)
+    metrics = Metrics(bus=bus, registry=registry).collect(collector)
+    for error_type in ("RateLimitError", "RateLimitError", "ReadTimeout", "503", "ValueError"):
+        bus.emit(
+            InferenceFailed(model_name="gpt", version="v1", duration_ms=1.0, error_type=error_type)
+        )
+    metrics.close()
+
+    got = {
+        (s.tags[names.ERROR_TYPE], s.tags[names.ERROR_CATEGORY]): s.total
+        for s in registry.snapshot().find(names.ERRORS_TOTAL)
+        if isinstance(s, CounterSeries)
+    }
+    assert got == {
+        ("RateLimitError", "rate_limit"): 2.0,
+        ("ReadTimeout", "timeout"): 1.0,
+        ("503", "server"): 1.0,
+        ("ValueError", "other"): 1.0,
+    }
+    plain = Metrics(bus=EventBus(), registry=AggregatingRegistry()).collect(InferenceCollector())
+    plain.bus.emit(InferenceFailed(model_name="gpt", version="v1", duration_ms=1.0, error_type="E"))
+    (series,) = plain.snapshot().find(names.ERRORS_TOTAL)
+    assert dict(series.tags) == {"model_name": "gpt", "version": "v1", "error_type": "E"}
+    plain.close()
