@@ -10,23 +10,39 @@ value is built without validating them again. Bound instruments
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from metrics_core.tags import Tags
-from metrics_core.values import MetricValue
+from metrics_core.values import VALUE_TYPES, MetricValue
 
 _V = TypeVar("_V", bound=MetricValue)
 
 __all__ = ["recorded"]
 
-_SET = object.__setattr__
+_NEW = object.__new__
+
+
+def _setters(value_type: type[MetricValue]) -> tuple[Any, Any, Any, Any]:
+    """The slot descriptors' ``__set__`` of name, tags, timestamp and value (fastest path)."""
+    found: dict[str, Any] = {}
+    for klass in value_type.__mro__:
+        for field in ("name", "tags", "timestamp", "value"):
+            if field in vars(klass) and field not in found:
+                found[field] = vars(klass)[field].__set__
+    return found["name"], found["tags"], found["timestamp"], found["value"]
+
+
+_SETTERS: dict[type[Any], tuple[Any, Any, Any, Any]] = {
+    value_type: _setters(value_type) for value_type in VALUE_TYPES.values()
+}
 
 
 def recorded(value_type: type[_V], name: str, tags: Tags, value: float, timestamp: float) -> _V:
     """The ``value_type`` value the registry just recorded (no second validation)."""
-    made = object.__new__(value_type)
-    _SET(made, "name", name)
-    _SET(made, "tags", tags)
-    _SET(made, "timestamp", float(timestamp))
-    _SET(made, "value", float(value))
+    made = _NEW(value_type)
+    set_name, set_tags, set_timestamp, set_value = _SETTERS[value_type]
+    set_name(made, name)
+    set_tags(made, tags)
+    set_timestamp(made, float(timestamp))
+    set_value(made, float(value))
     return made
