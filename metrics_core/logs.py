@@ -9,7 +9,8 @@ goes:
   ``structlog.get_logger(name)``, so the app's processors, renderers and
   ``structlog.testing.capture_logs`` see the event and its keys;
 - otherwise: to the standard ``logging`` logger of that name, as one message
-  ``event key=value ...`` with the keys also in ``extra={"structlog": {...}}``,
+  ``event key=value ...`` (strings as they are, other values as their ``repr``)
+  with the keys also in ``extra={"structlog": {...}}``,
   so the app's ``logging`` configuration (levels, handlers, formatters) governs
   it. With no configuration at all Python's last-resort handler prints warnings
   and errors to stderr.
@@ -61,7 +62,7 @@ class LibraryLogger:
         if not self.stdlib.isEnabledFor(level):
             return
         exc_info = keys.pop("exc_info", method == "exception")
-        text = " ".join([event, *(f"{key}={value!r}" for key, value in keys.items())])
+        text = " ".join([event, *(f"{key}={_text(value)}" for key, value in keys.items())])
         self.stdlib.log(level, "%s", text, exc_info=exc_info, extra={"structlog": keys})
 
     def debug(self, event: str, **values: Any) -> None:
@@ -87,6 +88,11 @@ class LibraryLogger:
     def exception(self, event: str, **values: Any) -> None:
         """Log ``event`` at error level with the exception being handled."""
         self._log("exception", event, values)
+
+
+def _text(value: Any) -> str:
+    """A string as it is, anything else as its ``repr`` (structlog's console style)."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def get_logger(name: str) -> LibraryLogger:
