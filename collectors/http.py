@@ -6,7 +6,7 @@ import threading
 from collections.abc import Mapping
 from typing import ClassVar
 
-from collectors._cache import cache_once
+from collectors._cache import cache_once, step_count
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -106,6 +106,6 @@ class HttpCollector(BaseCollector):
             )
         # Under the lock: the count and the gauge move together across threads.
         with self._lock:
-            count = max(0, self._in_flight.get(key, 0) + step)
-            self._in_flight[key] = count
-            gauge.record(count)
+            count = step_count(self._in_flight, key, step)
+            if count is not None:
+                gauge.record(count)

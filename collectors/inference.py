@@ -7,10 +7,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import ClassVar
 
-from collectors._cache import cache_once
+from collectors._cache import cache_once, step_count
 from collectors.base import BaseCollector
 from collectors.pricing import ModelPrice, PriceTable
 from metrics_core import names
+from metrics_core._validation import check_int
 from metrics_core.bus import EventBus
 from metrics_core.errors import ErrorClassifier
 from metrics_core.events import (
@@ -31,6 +32,8 @@ _COUNTER = MetricKind.COUNTER
 _GAUGE = MetricKind.GAUGE
 _HISTOGRAM = MetricKind.HISTOGRAM
 _TIMER = MetricKind.TIMER
+MAX_ERROR_TYPES = 1_000
+"""Error types whose instruments one version caches (more are bound again when seen)."""
 
 
 class _VersionInstruments:
@@ -87,6 +90,8 @@ class _VersionInstruments:
             tags = self.tags.with_tag(names.ERROR_TYPE, error_type)
             if classify is not None:
                 tags = tags.with_tag(names.ERROR_CATEGORY, classify(error_type))
+            if len(self.errors) >= MAX_ERROR_TYPES:  # a cache: bounded, the registry folds
+                self.errors.clear()
             instrument = self.errors.setdefault(
                 error_type, self.registry.instrument(_COUNTER, names.ERRORS_TOTAL, tags)
             )
@@ -144,7 +149,7 @@ class InferenceCollector(BaseCollector):
         self._in_flight: dict[tuple[str, str], int] = {}
         # request_id -> TTFT already recorded, by whichever of the two events came first.
         self._ttft_seen: OrderedDict[str, float] = OrderedDict()
-        self._ttft_dedupe_size = ttft_dedupe_size
+        self._ttft_dedupe_size = check_int(ttft_dedupe_size, "ttft_dedupe_size")
 
     def bind(self, registry: Registry, bus: EventBus) -> None:
         """Keep the registry; instruments bound to an earlier one are dropped."""
@@ -256,6 +261,6 @@ class InferenceCollector(BaseCollector):
         key = (model_name, version)
         inst = self._instruments(model_name, version)
         with self._lock:
-            count = max(0, self._in_flight.get(key, 0) + step)
-            self._in_flight[key] = count
-            inst.in_flight.record(count)
+            count = step_count(self._in_flight, key, step)
+            if count is not None:
+                inst.in_flight.record(count)

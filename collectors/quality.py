@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from typing import ClassVar
 
-from collectors._cache import cache_once
+from collectors._cache import MAX_CACHED_KEYS, cache_once
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.buckets import CONFIDENCE_BUCKETS
@@ -54,7 +54,7 @@ class _Version:
 
     __slots__ = (
         "accuracy", "binary", "boolean", "cells", "classes", "confidence", "evaluations",
-        "folded_warned", "macro", "next_refresh", "per_class", "tagged", "tags",
+        "folded_warned", "macro", "next_refresh", "per_class", "tagged", "tags", "tracked",
     )  # fmt: skip
 
     def __init__(self, registry: Registry, tags: Tags) -> None:
@@ -75,6 +75,7 @@ class _Version:
         self.boolean = False  # saw boolean labels: "true" is then the default positive class
         self.next_refresh = -math.inf
         self.folded_warned = False
+        self.tracked = True
 
 
 class QualityCollector(BaseCollector):
@@ -157,6 +158,8 @@ class QualityCollector(BaseCollector):
         self.max_classes = max_classes
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, str], _Version] = {}
+        self._next_prune = -math.inf
+        self._warned_untracked = False
 
     def bind(self, registry: Registry, bus: EventBus) -> None:
         """Keep the registry; instruments and counts of an earlier one are dropped."""
@@ -174,10 +177,41 @@ class QualityCollector(BaseCollector):
         found = self._versions.get(key)
         if found is None:
             tags = Tags({names.MODEL_NAME: model_name, names.VERSION: version})
-            found = cache_once(
-                self._versions, key, self._lock, lambda: _Version(self.registry, tags)
-            )
+            with self._lock:
+                found = self._versions.get(key)
+                if found is None:
+                    found = _Version(self.registry, tags)
+                    if len(self._versions) >= MAX_CACHED_KEYS:
+                        self._prune()
+                    if len(self._versions) < MAX_CACHED_KEYS:
+                        self._versions[key] = found
+                    else:
+                        self._untracked(found)
         return found
+
+    def _prune(self) -> None:
+        """Drop the versions with nothing in the window (under the lock; at most once a second).
+
+        Their state holds no count the gauges still need: an evaluation that comes
+        back starts afresh, as a cell out of the window does.
+        """
+        now = self.registry.clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 1.0
+        for key, state in list(self._versions.items()):
+            if not self._confusion(state, now):
+                del self._versions[key]
+
+    def _untracked(self, state: _Version) -> None:
+        state.tracked = False
+        if not self._warned_untracked:
+            self._warned_untracked = True
+            _log.warning(
+                "quality_versions_over_limit",
+                max_versions=MAX_CACHED_KEYS,
+                hint="further versions are counted in the confusion matrix, not in the gauges",
+            )
 
     # -- drift, confidence, predictions -------------------------------------------------
 
@@ -237,6 +271,8 @@ class QualityCollector(BaseCollector):
                 lambda: self.registry.instrument(_COUNTER, names.EVALUATIONS_TOTAL, tags),
             )
         counter.record(1.0)
+        if not state.tracked:
+            return
         now = self.registry.clock()
         with self._lock:
             counts = state.cells.get(cell)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from exporters._naming import statsd_name
+from exporters._settings import check_host
 from metrics_core import names
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Snapshot
 from metrics_core.tags import Tags
@@ -331,7 +332,7 @@ class UDPSender:
     __slots__ = ("_socket", "host", "last_send", "port")
 
     def __init__(self, host: str, port: int) -> None:
-        self.host = host
+        self.host = check_host(host)
         self.port = check_port(port)
         self.last_send: SendReport | None = None
         self._socket: RecordingSocket | None = None

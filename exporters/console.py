@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TextIO
 
+from exporters._settings import check_stream
 from metrics_core.query import VersionMetrics, all_version_metrics
 from metrics_core.snapshot import Snapshot, window_seconds
 
@@ -108,7 +109,7 @@ class ConsoleExporter:
         window: float | timedelta | str = 60.0,
         clear: bool = False,
     ) -> None:
-        self._stream = stream
+        self._stream = check_stream(stream)
         self._window = window_seconds(window)
         self._clear = clear
 

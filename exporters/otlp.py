@@ -60,6 +60,8 @@ from exporters._otel_env import (
     resolve_headers,
     resolve_timeout,
 )
+from exporters._settings import check_http_url
+from metrics_core._validation import check_seconds
 from metrics_core.sketch import SCALE
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Snapshot
 from metrics_core.tags import Tags
@@ -133,14 +135,12 @@ class OTLPExporter:
         explicit_buckets: Mapping[str, Sequence[float] | None] | None = None,
     ) -> None:
         endpoint = resolve_endpoint(endpoint)
-        timeout = resolve_timeout(timeout)
+        timeout = check_seconds(resolve_timeout(timeout), "timeout")
         compression_name = resolve_compression(compression)
         headers = resolve_headers(headers)
-        if isinstance(timeout, bool) or not (0 < timeout < math.inf):
-            raise ValueError(f"'timeout' must be > 0 seconds and finite: {timeout!r}")
         if compression_name not in _COMPRESSIONS:
             raise ValueError(f"'compression' must be one of gzip, deflate, none: {compression!r}")
-        self.endpoint = endpoint
+        self.endpoint = check_http_url(endpoint, "endpoint")
         self.timeout = float(timeout)
         self.compression = compression_name
         self.headers: Mapping[str, str] = headers

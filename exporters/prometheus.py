@@ -28,7 +28,6 @@ by the windowed quantiles).
 from __future__ import annotations
 
 import gzip
-import math
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -55,6 +54,8 @@ from exporters._prometheus_families import (
     check_bounds,
     summary_name,
 )
+from exporters._settings import check_http_url
+from metrics_core._validation import as_number, check_seconds, shown
 from metrics_core.exporting import SnapshotSource
 from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot, Window, window_seconds
@@ -109,15 +110,23 @@ class PushgatewayTarget:
     :param timeout: seconds a push may take before it fails.
     """
 
-    url: str
-    job: str
+    url: str = attrs.field()
+    job: str = attrs.field()
     grouping_key: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only)
     timeout: float = attrs.field(default=DEFAULT_PUSH_TIMEOUT)
 
+    @url.validator
+    def _check_url(self, _: attrs.Attribute[str], value: str) -> None:
+        check_http_url(value, "url", scheme_optional=True)
+
+    @job.validator
+    def _check_job(self, _: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"'job' must be a non-empty string: {shown(value)}")
+
     @timeout.validator
     def _check_timeout(self, _: attrs.Attribute[float], value: float) -> None:
-        if not 0 < value < math.inf:
-            raise ValueError(f"'timeout' must be > 0 seconds and finite: {value!r}")
+        check_seconds(value, "timeout")
 
 
 class PrometheusServer:
@@ -178,10 +187,12 @@ class PrometheusExporter:
     ) -> None:
         self._buckets = {name: check_bounds(name, b) for name, b in (buckets or {}).items()}
         for q in quantiles:
-            if not 0.0 <= q <= 1.0:
-                raise ValueError(f"'quantiles' must be within [0, 1]: {q!r}")
-        self._quantiles = tuple(quantiles)
+            if not 0.0 <= as_number(q, "quantiles") <= 1.0:
+                raise ValueError(f"'quantiles' must be within [0, 1]: {shown(q)}")
+        self._quantiles = tuple(float(q) for q in quantiles)
         self._window = window_seconds(summary_window)
+        if pushgateway is not None and not isinstance(pushgateway, PushgatewayTarget):
+            raise TypeError(f"'pushgateway' must be a PushgatewayTarget: {shown(pushgateway)}")
         self._pushgateway = pushgateway
         self._lock = threading.Lock()
         self._source: SnapshotSource | None = None

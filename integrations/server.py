@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from integrations._asgi import ASGIApp, Message, Receive, Scope, Send
+from integrations._header_deadline import with_header_deadline
+from metrics_core._validation import check_seconds
 
 if TYPE_CHECKING:
     import uvicorn
@@ -164,12 +166,15 @@ def serve_app(
     port: int = 0,
     shutdown_timeout: int = 5,
     start_timeout: float = 10.0,
+    header_timeout: float = 10.0,
 ) -> RunningServer:
     """Serve ``app`` with uvicorn from a daemon thread; return once it accepts connections.
 
     ``port=0`` picks a free port (read ``.port`` or ``.url``). ``shutdown_timeout``
     bounds how long ``stop()`` lets unfinished requests run before cancelling them.
     Raises ``RuntimeError`` if the server does not start within ``start_timeout``.
+    A connection whose request headers take longer than ``header_timeout`` seconds
+    is closed (uvicorn alone would hold it for ever).
 
     >>> from integrations.server import serve_app
     >>> # with serve_app(app) as server: urllib.request.urlopen(server.url + "/metrics")
@@ -178,6 +183,7 @@ def serve_app(
         raise ValueError(f"'port' must be within 0..65535: {port!r}")
     if shutdown_timeout < 0:
         raise ValueError(f"'shutdown_timeout' must be >= 0 seconds: {shutdown_timeout!r}")
+    header_timeout = check_seconds(header_timeout, "header_timeout")
     uvicorn_module = _import_uvicorn()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
@@ -199,6 +205,8 @@ def serve_app(
         lifespan="auto",
         timeout_graceful_shutdown=shutdown_timeout,
     )
+    config.load()  # picks the HTTP protocol class (h11, or httptools when installed)
+    config.http_protocol_class = with_header_deadline(config.http_protocol_class, header_timeout)
     server = uvicorn_module.Server(config)
     thread = threading.Thread(
         target=server.run,

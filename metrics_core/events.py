@@ -13,7 +13,6 @@ back to the precise validators for the error message.
 from __future__ import annotations
 
 import enum
-import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -21,11 +20,15 @@ from typing import Any
 import attrs
 
 from metrics_core._validation import (
-    check_finite,
+    MAX_VALUE,
+    check_int,
     check_non_negative,
+    finite,
     non_empty_str,
+    non_negative,
     non_negative_int,
     optional_count,
+    optional_finite,
     optional_non_negative,
     optional_str,
     positive_int,
@@ -53,7 +56,7 @@ __all__ = [
     "RetryAttempted",
 ]
 
-_INF = math.inf
+_MAX = MAX_VALUE
 
 
 def _fail_model(event: ModelEvent) -> None:
@@ -63,26 +66,30 @@ def _fail_model(event: ModelEvent) -> None:
             raise ValueError(f"'{field}' must be a non-empty string: {value!r}")
 
 
-def _non_negative(value: object, field: str) -> None:
-    try:
-        if value.__class__ is not bool and 0.0 <= value < _INF:  # type: ignore[operator]
-            return
-    except TypeError:
-        pass
-    check_non_negative(value, field)
+def _non_negative(event: Event, value: object, field: str) -> None:
+    # Plain in-range floats and ints pass with two checks; anything else (a Decimal,
+    # a numpy scalar) is converted to float by the shared validation, or rejected.
+    if (value.__class__ is float or value.__class__ is int) and 0.0 <= value <= _MAX:
+        return
+    object.__setattr__(event, field, check_non_negative(value, field))
 
 
 def _optional_count(value: object, field: str) -> None:
-    if value is None or (isinstance(value, int) and value.__class__ is int and value >= 0):
+    if value is None or (value.__class__ is int and 0 <= value <= _MAX):
         return
-    raise ValueError(f"'{field}' must be an int >= 0 or None: {value!r}")
+    check_int(value, field, 0, " or None")
+
+
+def _timestamp(instance: Event, attribute: attrs.Attribute[float], value: float) -> None:
+    if value.__class__ is not float or not 0.0 <= value <= _MAX:
+        finite(instance, attribute, value)
 
 
 @attrs.frozen(kw_only=True, slots=True)
 class Event:
     """Base of every event. ``timestamp`` is seconds since the epoch."""
 
-    timestamp: float = attrs.field(factory=time.time)
+    timestamp: float = attrs.field(factory=time.time, validator=_timestamp)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -135,24 +142,24 @@ class InferenceCompleted(ModelEvent):
         name, version = self.model_name, self.version
         if not (name.__class__ is str and version.__class__ is str and name and version):
             _fail_model(self)
-        _non_negative(self.duration_ms, "duration_ms")
+        _non_negative(self, self.duration_ms, "duration_ms")
         if self.time_to_first_token_ms is not None:
-            _non_negative(self.time_to_first_token_ms, "time_to_first_token_ms")
+            _non_negative(self, self.time_to_first_token_ms, "time_to_first_token_ms")
         tokens = self.output_tokens
-        if tokens is not None and not (tokens.__class__ is int and tokens >= 0):
+        if tokens is not None and not (tokens.__class__ is int and 0 <= tokens <= _MAX):
             _optional_count(tokens, "output_tokens")
         if self.input_tokens is not None:
             _optional_count(self.input_tokens, "input_tokens")
         if self.cached_tokens is not None:
             _optional_count(self.cached_tokens, "cached_tokens")
         chunks = self.stream_chunks
-        if chunks is not None and not (chunks.__class__ is int and chunks >= 0):
+        if chunks is not None and not (chunks.__class__ is int and 0 <= chunks <= _MAX):
             _optional_count(chunks, "stream_chunks")
         if self.stream_chars is not None:
             _optional_count(self.stream_chars, "stream_chars")
         if self.cost_usd is not None:
-            _non_negative(self.cost_usd, "cost_usd")
-        if not (self.batch_size.__class__ is int and self.batch_size >= 1):
+            _non_negative(self, self.cost_usd, "cost_usd")
+        if not (self.batch_size.__class__ is int and 1 <= self.batch_size <= _MAX):
             positive_int(self, attrs.fields(InferenceCompleted).batch_size, self.batch_size)
         if self.confidence is not None:
             unit_interval(self, attrs.fields(InferenceCompleted).confidence, self.confidence)
@@ -174,7 +181,7 @@ class InferenceFailed(ModelEvent):
 
     def __attrs_post_init__(self) -> None:
         ModelEvent.__attrs_post_init__(self)
-        _non_negative(self.duration_ms, "duration_ms")
+        _non_negative(self, self.duration_ms, "duration_ms")
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -186,7 +193,7 @@ class FirstTokenReceived(ModelEvent):
 
     def __attrs_post_init__(self) -> None:
         ModelEvent.__attrs_post_init__(self)
-        _non_negative(self.time_to_first_token_ms, "time_to_first_token_ms")
+        _non_negative(self, self.time_to_first_token_ms, "time_to_first_token_ms")
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -199,7 +206,7 @@ class RetryAttempted(ModelEvent):
 
     attempt: int = attrs.field(validator=positive_int)
     error_type: str = attrs.field(validator=non_empty_str)
-    delay_ms: float = attrs.field(default=0.0, validator=optional_non_negative)
+    delay_ms: float = attrs.field(default=0.0, validator=non_negative)
     error_category: str | None = attrs.field(default=None, validator=optional_str)
 
 
@@ -213,7 +220,7 @@ class RetriesFinished(ModelEvent):
 
     retries: int = attrs.field(validator=positive_int)
     succeeded: bool = attrs.field(validator=attrs.validators.instance_of(bool))
-    total_delay_ms: float = attrs.field(default=0.0, validator=optional_non_negative)
+    total_delay_ms: float = attrs.field(default=0.0, validator=non_negative)
 
 
 class CircuitState(str, enum.Enum):
@@ -289,7 +296,15 @@ class ResourcesSampled(Event):
 
 
 def _pairs(pairs: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    return tuple((int(pid), int(used)) for pid, used in pairs)
+    checked = []
+    for pid, used in pairs:
+        checked.append(
+            (
+                check_int(pid, "process_memory_bytes pid"),
+                check_int(used, "process_memory_bytes bytes"),
+            )
+        )
+    return tuple(checked)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -304,13 +319,9 @@ class GpuSampled(Event):
     utilization_percent: float | None = attrs.field(default=None, validator=optional_non_negative)
     memory_used_bytes: int | None = attrs.field(default=None, validator=optional_count)
     memory_total_bytes: int | None = attrs.field(default=None, validator=optional_count)
-    temperature_celsius: float | None = attrs.field(default=None)
+    temperature_celsius: float | None = attrs.field(default=None, validator=optional_finite)
     power_watts: float | None = attrs.field(default=None, validator=optional_non_negative)
     process_memory_bytes: tuple[tuple[int, int], ...] = attrs.field(default=(), converter=_pairs)
-
-    def __attrs_post_init__(self) -> None:
-        if self.temperature_celsius is not None:
-            check_finite(self.temperature_celsius, "temperature_celsius")
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -318,14 +329,8 @@ class DriftMeasured(ModelEvent):
     """A drift score of ``kind`` (distribution, confidence, ...) was measured."""
 
     kind: str = attrs.field(validator=non_empty_str)
-    score: float
-    threshold: float | None = None
-
-    def __attrs_post_init__(self) -> None:
-        ModelEvent.__attrs_post_init__(self)
-        check_finite(self.score, "score")
-        if self.threshold is not None:
-            check_finite(self.threshold, "threshold")
+    score: float = attrs.field(validator=finite)
+    threshold: float | None = attrs.field(default=None, validator=optional_finite)
 
 
 def _class_label(_instance: Any, attribute: Any, value: Any) -> None:
@@ -379,4 +384,4 @@ class HttpRequestFinished(Event):
         status = self.status_code
         if not (status.__class__ is int and 100 <= status <= 599):
             raise ValueError(f"'status_code' must be an int within 100..599: {status!r}")
-        _non_negative(self.duration_ms, "duration_ms")
+        _non_negative(self, self.duration_ms, "duration_ms")

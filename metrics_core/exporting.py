@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from metrics_core._validation import check_seconds
 from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot
 
@@ -83,8 +84,7 @@ class ExportFanout:
 
     def add(self, exporter: Exporter, name: str, timeout: float) -> None:
         """Add ``exporter`` under ``name``; its calls are cut off after ``timeout`` seconds."""
-        if not timeout > 0:
-            raise ValueError(f"'timeout' must be > 0 seconds: {timeout!r}")
+        timeout = check_seconds(timeout, "timeout")
         with self._lock:
             if any(slot.name == name for slot in self._slots):
                 raise ValueError(f"an exporter named {name!r} is already added")
@@ -149,7 +149,7 @@ class ExportFanout:
         began = time.monotonic()
         try:
             call(slot.exporter)
-        except Exception as error:  # an exporter must never break the app
+        except BaseException as error:
             result.append(ExportOutcome(slot.name, "error", time.monotonic() - began, repr(error)))
         else:
             result.append(ExportOutcome(slot.name, "ok", time.monotonic() - began))

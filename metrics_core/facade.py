@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from metrics_core import names
+from metrics_core._validation import check_seconds, shown
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
 from metrics_core.compare import Comparison, compare_versions
@@ -30,6 +31,7 @@ from metrics_core.tags import Tags, TagValue
 from metrics_core.unheard import forget_own_bus, note_own_bus
 
 _log = get_logger("metrics_core.facade")
+_LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
 
 
 class Metrics:
@@ -58,8 +60,7 @@ class Metrics:
     ) -> None:
         if registry is not None and clock is not None and registry.clock is not clock:
             raise ValueError("pass 'clock' to the registry you give, not to Metrics")
-        if not export_timeout > 0:
-            raise ValueError(f"'export_timeout' must be > 0 seconds: {export_timeout!r}")
+        export_timeout = check_seconds(export_timeout, "export_timeout")
         self.bus: EventBus = bus if bus is not None else default_bus()
         self.registry: Registry = (
             registry if registry is not None else AggregatingRegistry(clock=clock)
@@ -127,7 +128,7 @@ class Metrics:
         Concurrent calls run one after the other. Failures are logged and counted,
         never raised.
         """
-        limit = None if deadline is None else time.monotonic() + deadline
+        limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
         with self._export_lock:
             return self._fanout.export(self.snapshot(), limit)
 
@@ -138,21 +139,22 @@ class Metrics:
         then counts as a ``timeout`` and is skipped as ``busy`` until it returns, so a
         hung or slow exporter never holds the others back.
         """
-        if not interval > 0:
-            raise ValueError(f"'interval' must be > 0 seconds: {interval!r}")
+        interval = check_seconds(interval, "interval")
         self.stop_auto_export()
         stop = threading.Event()
 
         def loop() -> None:
             next_run = time.monotonic() + interval
             while not stop.wait(max(0.0, next_run - time.monotonic())):
+                next_run += interval
                 try:
-                    self.export(deadline=interval)
+                    # Wait for the exporters until the next tick at most: a slow one is
+                    # then skipped as busy, and the others keep their rate.
+                    self.export(deadline=max(next_run - time.monotonic(), _LEAST_WAIT))
                 except Exception:  # a broken snapshot must not end the loop
                     _log.exception("auto_export_failed")
-                next_run += interval
                 now = time.monotonic()
-                if next_run < now:  # an export took longer than the interval: skip ticks
+                if next_run + interval <= now:  # a whole tick was missed: skip, keep the phase
                     next_run = now + interval - (now - next_run) % interval
 
         self._auto_stop = stop
@@ -170,8 +172,7 @@ class Metrics:
 
     def export_on_shutdown(self, deadline: float = 5.0) -> Metrics:
         """Export and close once more at interpreter exit and on SIGTERM, within ``deadline``."""
-        if not deadline > 0:
-            raise ValueError(f"'deadline' must be > 0 seconds: {deadline!r}")
+        deadline = check_seconds(deadline, "deadline")
         if self._shutdown is not None:
             self._shutdown.uninstall()
         self._shutdown = ShutdownHook(lambda: self.close(deadline=deadline), wait=deadline + 0.5)
@@ -183,6 +184,7 @@ class Metrics:
 
         Returns within about ``deadline`` seconds whatever the exporters do.
         """
+        deadline = check_seconds(deadline, "deadline")
         if self._closed:
             return
         self._closed = True
@@ -200,7 +202,9 @@ class Metrics:
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
         try:
-            self._fanout.export(self.snapshot(), end)
+            # Half of what is left for the last export: a hung exporter cannot take the
+            # closing time of the others.
+            self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
             self._fanout.close(end)
         finally:
             if locked:
@@ -251,6 +255,8 @@ class Metrics:
     ) -> None:
         """Emit ``InferenceCompleted``, or ``InferenceFailed`` (``error_type`` or "unknown")."""
         event: Event
+        if success.__class__ is not bool:
+            raise ValueError(f"'success' must be a bool: {shown(success)}")
         if success:
             if error_type is not None:
                 raise ValueError(f"'error_type' must be None when success is True: {error_type!r}")

@@ -171,13 +171,25 @@ class VersionMetrics:
 
     @property
     def key(self) -> str:
-        """``"model_name:version"``, the key of ``get_all_metrics``."""
-        return f"{self.model_name}:{self.version}"
+        r"""``"model_name:version"``, the key of ``get_all_metrics``.
+
+        A ``:`` or ``\`` inside either name is escaped with a backslash, so that two
+        versions never share a key: ``("a:b", "c")`` gives ``a\:b:c`` and
+        ``("a", "b:c")`` gives ``a:b\:c``.
+        """
+        model, version = self.model_name, self.version
+        if ":" in model or ":" in version or "\\" in model or "\\" in version:
+            model, version = _escape_key(model), _escape_key(version)
+        return f"{model}:{version}"
 
     @property
     def window_seconds(self) -> float:
         """The effective length of the window."""
         return self.window_end - self.window_start
+
+
+def _escape_key(name: str) -> str:
+    return name.replace("\\", "\\\\").replace(":", "\\:")
 
 
 def version_metrics(

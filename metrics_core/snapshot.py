@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import attrs
 
+from metrics_core._validation import MAX_VALUE, shown
 from metrics_core.durations import parse_duration
 from metrics_core.sketch import BucketData, merge_all, quantiles
 from metrics_core.tags import Tags
@@ -35,9 +36,9 @@ def window_seconds(window: Window) -> float:
         return parse_duration(window)
     seconds = window.total_seconds() if isinstance(window, timedelta) else window
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise ValueError(f"'window' must be a timedelta or a number of seconds: {window!r}")
-    if not (0 < seconds < math.inf):
-        raise ValueError(f"'window' must be > 0 seconds and finite: {window!r}")
+        raise ValueError(f"'window' must be a timedelta or a number of seconds: {shown(window)}")
+    if not (0 < seconds <= MAX_VALUE):
+        raise ValueError(f"'window' must be > 0 seconds and finite: {shown(window)}")
     return float(seconds)
 
 

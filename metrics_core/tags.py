@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from metrics_core._validation import check_tag_key
+from metrics_core._validation import check_tag_key, shown
 
 TagValue = str | int | float | bool
 """What a tag value may be given as; values are stored as strings."""
@@ -29,6 +29,8 @@ class Tags(Mapping[str, str]):
 
     def __init__(self, values: Mapping[str, TagValue] | None = None, /) -> None:
         normalized: dict[str, str] = {}
+        if values.__class__ is not dict and values is not None and not isinstance(values, Mapping):
+            raise TypeError(f"tags must be a mapping of tag keys to values: {shown(values)}")
         if values:
             for key in sorted(check_tag_key(key) for key in values):
                 normalized[key] = _tag_str(values[key])

@@ -9,16 +9,15 @@ value racing the sweep is never lost.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from bisect import bisect_left
 
-from metrics_core._validation import check_finite, check_non_negative
+from metrics_core._validation import MAX_VALUE, check_finite, check_non_negative
 from metrics_core.clock import Clock
 from metrics_core.values import MetricKind
 from metrics_core.windows import WindowedCounter, WindowedDistribution
 
-_INF = math.inf
+_MAX = MAX_VALUE
 _log2 = math.log2
 _ceil = math.ceil
 
@@ -41,8 +40,11 @@ class LiveCounter(WindowedCounter):
 
     def record(self, increment: float) -> bool:
         """Add ``increment`` (finite, >= 0); ``False`` if the series has expired."""
-        if increment.__class__ is bool or not 0.0 <= increment < _INF:
-            check_non_negative(increment, "increment")
+        # Only plain in-range floats and ints pass; the rest is converted or rejected.
+        if (increment.__class__ is not float and increment.__class__ is not int) or not (
+            0.0 <= increment <= _MAX
+        ):
+            increment = check_non_negative(increment, "increment")
         with self._lock:
             if self.expired:
                 return False
@@ -72,8 +74,10 @@ class LiveGauge:
 
     def record(self, value: float) -> bool:
         """Set the gauge to ``value`` (finite); ``False`` if the series has expired."""
-        if value.__class__ is bool or not -_INF < value < _INF:
-            check_finite(value, "value")
+        if (value.__class__ is not float and value.__class__ is not int) or not (
+            -_MAX <= value <= _MAX
+        ):
+            value = check_finite(value, "value")
         with self._lock:
             if self.expired:
                 return False
@@ -103,8 +107,8 @@ class LiveDistribution(WindowedDistribution):
         self.expired = False
         self.updated_at = now
         self.kind = kind
-        # The lowest value the fast check lets through: -inf must reach the slow check.
-        self._floor = 0.0 if kind is MetricKind.TIMER else -sys.float_info.max
+        # The lowest value the fast check lets through.
+        self._floor = 0.0 if kind is MetricKind.TIMER else -_MAX
         self.bounds = bounds
         self.bucket_counts = [0] * (len(bounds) + 1)
 
@@ -114,10 +118,12 @@ class LiveDistribution(WindowedDistribution):
 
     def record(self, value: float) -> bool:
         """Observe ``value``; ``False`` if the series has expired."""
-        if value.__class__ is bool or not self._floor <= value < _INF:
+        if (value.__class__ is not float and value.__class__ is not int) or not (
+            self._floor <= value <= _MAX
+        ):
             if self.kind is MetricKind.TIMER:
-                check_non_negative(value, "duration_ms")
-            check_finite(value, "value")
+                value = check_non_negative(value, "duration_ms")
+            value = check_finite(value, "value")
         with self._lock:
             if self.expired:
                 return False

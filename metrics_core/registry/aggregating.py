@@ -4,7 +4,8 @@ Counters keep a total, gauges the last value, histograms and timers count, sum,
 min, max, explicit bucket counts and per-slot exponential sketches (see
 ``metrics_core.windows``). Memory stays bounded: slots roll off, idle series
 expire after ``series_ttl``, and past ``max_series_per_metric`` new tag sets of
-a metric fold into one ``overflow="true"`` series, counted in
+a metric fold into ``overflow="true"`` series that keep ``model_name`` and
+``version`` within a budget (see ``_overflow``), counted in
 ``metrics_cardinality_overflow_total{metric}``.
 """
 
@@ -15,12 +16,20 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from metrics_core._validation import check_finite, check_metric_name, check_non_negative
+from metrics_core._validation import (
+    check_finite,
+    check_int,
+    check_metric_name,
+    check_non_negative,
+    check_seconds,
+)
 from metrics_core.buckets import DEFAULT_BUCKETS
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.recorded import recorded
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
+from metrics_core.registry._names import KeyGuard
+from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
 from metrics_core.snapshot import (
     CounterSeries,
     DistributionSeries,
@@ -44,8 +53,6 @@ DEFAULT_HISTOGRAM_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 """Explicit bucket bounds for histograms (token counts, batch sizes, ...)."""
 
-OVERFLOW_TAGS = Tags({"overflow": "true"})
-"""The tags of the series that folds a metric's excess tag sets."""
 
 _INF = math.inf
 _NONE: dict[Tags, LiveSeries] = {}
@@ -101,10 +108,9 @@ class AggregatingRegistry:
         series_ttl: float | None = 3_600.0,
         buckets: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        if max_series_per_metric < 1:
-            raise ValueError(f"'max_series_per_metric' must be >= 1: {max_series_per_metric!r}")
-        if series_ttl is not None and not series_ttl > 0:
-            raise ValueError(f"'series_ttl' must be > 0 or None: {series_ttl!r}")
+        check_int(max_series_per_metric, "max_series_per_metric", 1)
+        if series_ttl is not None:
+            series_ttl = check_seconds(series_ttl, "series_ttl")
         self.clock: Clock = clock or system_clock
         self.max_series_per_metric = max_series_per_metric
         self.series_ttl = series_ttl
@@ -125,6 +131,8 @@ class AggregatingRegistry:
         }
         self._kinds: dict[str, MetricKind] = {}
         self._next_sweep = -_INF
+        self._folding = Folding(max_series_per_metric)
+        self._keys = KeyGuard()
 
     # -- recording ------------------------------------------------------------------
 
@@ -187,7 +195,7 @@ class AggregatingRegistry:
         Returns the series for an ``Instrument`` to cache, or ``None`` when the value
         was folded into the overflow series (which must be counted every time).
         """
-        _VALIDATE[kind](value)
+        value = _VALIDATE[kind](value)
         while True:
             with self._lock:
                 series, folded = self._resolve(kind, name, tags)
@@ -211,10 +219,12 @@ class AggregatingRegistry:
         folded = len(family) >= self.max_series_per_metric and tags != OVERFLOW_TAGS
         if folded:
             self._count_overflow(name, now)
-            tags = OVERFLOW_TAGS
+            tags = self._folding.target(name, tags, family)
             series = family.get(tags)
             if series is not None:
                 return series, True
+        else:
+            self._keys.admit(kind, name, tags)
         series = family[tags] = self._new_series(kind, name, now)
         return series, folded
 
@@ -249,11 +259,15 @@ class AggregatingRegistry:
         for by_name in (self._counters, self._histograms, self._timers):
             for name in list(by_name):
                 family = by_name[name]
-                for tags in [t for t, s in family.items() if s.active_until() < horizon]:
+                expired = [t for t, s in family.items() if s.active_until() < horizon]
+                for tags in expired:
                     family.pop(tags).expired = True
+                if expired:
+                    self._folding.recount(name, family)
                 if not family:
                     del by_name[name]
                     self._kinds.pop(name, None)
+                    self._keys.forget(name)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -301,6 +315,8 @@ class AggregatingRegistry:
                         series.expired = True
                 by_name.clear()
             self._kinds.clear()
+            self._folding.clear()
+            self._keys.clear()
 
 
 def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
@@ -321,16 +337,16 @@ def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series
     )
 
 
-def _validate_timer(value: float) -> None:
-    check_non_negative(value, "duration_ms")
+def _validate_timer(value: float) -> float:
+    return check_non_negative(value, "duration_ms")
 
 
-def _validate_counter(value: float) -> None:
-    check_non_negative(value, "increment")
+def _validate_counter(value: float) -> float:
+    return check_non_negative(value, "increment")
 
 
-def _validate_value(value: float) -> None:
-    check_finite(value, "value")
+def _validate_value(value: float) -> float:
+    return check_finite(value, "value")
 
 
 _VALIDATE = {

@@ -251,7 +251,9 @@ def test_tag_keys_become_valid_label_names_and_values_are_escaped(
 ) -> None:
     tags = {"gen_ai.token.type": "input", "le": "a", "quantile": "b", "k": 'a\\b"c\nd'}
     registry.gauge("g", tags, 1)
-    registry.histogram("h", {"le": "tag"}, 1)
+    with pytest.raises(ValueError, match="tag key 'le' is reserved on histograms"):
+        registry.histogram("h", {"le": "tag"}, 1)
+    registry.histogram("h", {"exported_le": "tag"}, 1)
     text = PrometheusExporter(quantiles=(0.5,)).render(registry.snapshot())
 
     assert (

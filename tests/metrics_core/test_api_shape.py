@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from collectors import BaseCollector, InferenceCollector, QualityCollector
 from exporters import ConsoleExporter
 from integrations import inference_span, track_inference
-from metrics_core import Counter, Gauge, Histogram, Timer
+from metrics_core import Counter, Gauge, Histogram, Timer, unheard
 from metrics_core.bus import EventBus, reset_default_bus
 from metrics_core.clock import ManualClock
 from metrics_core.durations import parse_duration
@@ -258,6 +258,7 @@ def test_text_windows_are_accepted_wherever_a_window_is() -> None:
 def fresh_default_bus() -> Iterator[None]:
     reset_default_bus()
     reset_unheard_warning()
+    unheard._own_buses.clear()  # Metrics that earlier tests left open
     yield
     reset_default_bus()
     reset_unheard_warning()

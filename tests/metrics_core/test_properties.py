@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from metrics_core.clock import ManualClock
 from metrics_core.names import OVERFLOW_TOTAL
-from metrics_core.registry.aggregating import OVERFLOW_TAGS, AggregatingRegistry, Instrument
+from metrics_core.registry._overflow import OVERFLOW_TAGS
+from metrics_core.registry.aggregating import AggregatingRegistry, Instrument
 from metrics_core.sketch import EMPTY, BucketData, merge_all, quantiles
 from metrics_core.snapshot import CounterSeries, DistributionSeries
 from metrics_core.tags import Tags
@@ -435,6 +436,9 @@ TAG_SETS = (
     Tags({"model_name": "b", "version": "1"}),
     Tags({"model_name": "b", "version": "2"}),
     Tags({"version": "2"}),
+    Tags({"model_name": "b", "version": "2", "error_type": "E"}),
+    Tags({"model_name": "c", "version": "1", "error_type": "E"}),
+    Tags({"model_name": "c", "version": "2"}),
 )
 # Quarters up to 1000: every sum of a few hundred is exact, so totals compare with ==.
 QUARTERS = st.integers(-4000, 4000).map(lambda n: n / 4)
@@ -503,19 +507,38 @@ class RegistryModel:
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.admitted: dict[str, list[Tags]] = {}
+        self.kept: dict[str, list[Tags]] = {}
         self.counters: dict[tuple[str, Tags], float] = {}
         self.gauges: dict[tuple[str, Tags], float] = {}
         self.distributions: dict[tuple[str, Tags], tuple[MetricKind, list[float]]] = {}
+
+    def fold(self, name: str, tags: Tags) -> Tags:
+        """Keep the version, else the model, each within 10 % more series; else neither."""
+        assert self.limit is not None
+        kept = self.kept.setdefault(name, [])
+        model, version = tags.get("model_name"), tags.get("version")
+        wanted = []
+        if model is not None and version is not None:
+            wanted.append(Tags({"model_name": model, "version": version, "overflow": "true"}))
+        if model is not None:
+            wanted.append(Tags({"model_name": model, "overflow": "true"}))
+        for candidate in wanted:
+            if candidate in kept:
+                return candidate
+            if sum(len(t) == len(candidate) for t in kept) < max(1, self.limit // 10):
+                kept.append(candidate)
+                return candidate
+        return OVERFLOW_TAGS
 
     def record(self, kind: MetricKind, name: str, tags: Tags, value: float) -> None:
         admitted = self.admitted.setdefault(name, [])
         if tags not in admitted:
             if self.limit is None or len(admitted) < self.limit:
                 admitted.append(tags)
-            else:
+            elif tags != OVERFLOW_TAGS:
                 key = (OVERFLOW_TOTAL, Tags({"metric": name}))
                 self.counters[key] = self.counters.get(key, 0.0) + 1.0
-                tags = OVERFLOW_TAGS
+                tags = self.fold(name, tags)
         key = (name, tags)
         if kind is MetricKind.COUNTER:
             self.counters[key] = self.counters.get(key, 0.0) + value

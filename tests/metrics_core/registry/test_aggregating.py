@@ -9,10 +9,10 @@ import pytest
 from metrics_core.clock import ManualClock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.registry import Registry
+from metrics_core.registry._overflow import OVERFLOW_TAGS
 from metrics_core.registry.aggregating import (
     DEFAULT_HISTOGRAM_BUCKETS,
     DEFAULT_TIMER_BUCKETS_MS,
-    OVERFLOW_TAGS,
     AggregatingRegistry,
 )
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Snapshot
