@@ -210,6 +210,11 @@ class RetryAttempted(ModelEvent):
     error_category: str | None = attrs.field(default=None, validator=optional_str)
 
 
+def _a_bool(_instance: Any, attribute: Any, value: Any) -> None:
+    if value.__class__ is not bool:
+        raise ValueError(f"'{attribute.name}' must be a bool: {value!r}")
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class RetriesFinished(ModelEvent):
     """A request that was retried is over: ``retries`` retries, then success or giving up.
@@ -219,7 +224,7 @@ class RetriesFinished(ModelEvent):
     """
 
     retries: int = attrs.field(validator=positive_int)
-    succeeded: bool = attrs.field(validator=attrs.validators.instance_of(bool))
+    succeeded: bool = attrs.field(validator=_a_bool)
     total_delay_ms: float = attrs.field(default=0.0, validator=non_negative)
 
 

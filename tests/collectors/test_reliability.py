@@ -306,3 +306,20 @@ def test_inference_errors_carry_the_category_when_a_classifier_is_given() -> Non
     (series,) = plain.snapshot().find(names.ERRORS_TOTAL)
     assert dict(series.tags) == {"model_name": "gpt", "version": "v1", "error_type": "E"}
     plain.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"retries": 0}, "'retries' must be an int >= 1: 0"),
+        ({"succeeded": 1}, "'succeeded' must be a bool: 1"),
+        ({"total_delay_ms": -5.0}, "'total_delay_ms' must be >= 0: -5.0"),
+    ],
+)
+def test_retries_finished_is_validated_naming_the_field(
+    fields: dict[str, object], message: str
+) -> None:
+    values: dict[str, object] = {"retries": 2, "succeeded": True, "total_delay_ms": 1.0, **fields}
+    with pytest.raises(ValueError) as error:
+        RetriesFinished(model_name="gpt", version="v1", **values)  # type: ignore[arg-type]
+    assert str(error.value).startswith(message)
