@@ -1,8 +1,9 @@
-"""The ``inference-metrics`` command: ``demo`` (a live synthetic workload) and ``bench``.
+"""The ``inference-metrics`` command: ``demo``, ``bench``, ``serve`` and ``--version``.
 
 ``demo`` drives three models x two versions through every collector, serves
 ``/metrics`` and the dashboard on 127.0.0.1, shows a live table, and ends with
 the canary verdicts. ``bench`` runs the benchmarks of a source checkout.
+``serve`` is the metrics sidecar of ``integrations.sidecar``.
 """
 
 from __future__ import annotations
