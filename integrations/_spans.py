@@ -102,6 +102,7 @@ class InferenceSpan:
         "_batch_size",
         "_bus",
         "_cached_tokens",
+        "_chars",
         "_chunks",
         "_confidence",
         "_cost_usd",
@@ -127,6 +128,7 @@ class InferenceSpan:
         self._started_ns = 0
         self._first_token_ns = 0
         self._chunks: int | None = None
+        self._chars: int | None = None
         self._ended = False
         self._token: Token[InferenceSpan | None] | None = None
         self._input_tokens: int | None = None
@@ -215,9 +217,14 @@ class InferenceSpan:
 
     # -- streaming -----------------------------------------------------------------------
 
-    def chunk(self) -> None:
-        """Count one streamed chunk; the first one emits ``FirstTokenReceived``."""
+    def chunk(self, text: object = None) -> None:
+        """Count one streamed chunk; the first one emits ``FirstTokenReceived``.
+
+        A ``str`` chunk (``text``) also counts its characters (``stream_chars``).
+        """
         self._check_open()
+        if text.__class__ is str:
+            self._chars = (self._chars or 0) + len(text)
         if self._chunks:
             self._chunks += 1
             return
@@ -333,6 +340,7 @@ class InferenceSpan:
                 confidence=self._confidence,
                 predicted_class=self._predicted_class,
                 stream_chunks=chunks,
+                stream_chars=self._chars,
             )
         except ValueError:
             # Unreachable through the setters; if it happens, the request still counts.

@@ -144,7 +144,7 @@ def _wrap_generator(
             finally:
                 CURRENT_SPAN.reset(token)
             while True:
-                span.chunk()
+                span.chunk(value)
                 try:
                     sent = yield value
                 except GeneratorExit:
@@ -196,7 +196,7 @@ def _wrap_async_generator(
             finally:
                 CURRENT_SPAN.reset(token)
             while True:
-                span.chunk()
+                span.chunk(value)
                 try:
                     sent = yield value
                 except GeneratorExit:
