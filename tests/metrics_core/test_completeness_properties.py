@@ -1,4 +1,4 @@
-"""Invariants of the issue-14 additions, with hypothesis: accuracy, prices, durations, categories."""
+"""Invariants, with hypothesis: accuracy, prices, durations and error categories."""
 
 from __future__ import annotations
 
