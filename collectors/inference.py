@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 from collectors._cache import cache_once, step_count
+from collectors._dimensions import DEFAULT_MAX_SETS, DEFAULT_MAX_VALUES, Dimensions, Projection
 from collectors.base import BaseCollector
-from collectors.pricing import ModelPrice, PriceTable
+from collectors.pricing import ModelPrice, PriceTable, as_price_table
 from metrics_core import names
 from metrics_core._validation import check_int
 from metrics_core.bus import EventBus
+from metrics_core.control import RecordingControl
+from metrics_core.environment import dimensions_from_env
 from metrics_core.errors import ErrorClassifier
 from metrics_core.events import (
     ActiveConnectionsChanged,
@@ -34,6 +38,16 @@ _HISTOGRAM = MetricKind.HISTOGRAM
 _TIMER = MetricKind.TIMER
 MAX_ERROR_TYPES = 1_000
 """Error types whose instruments one version caches (more are bound again when seen)."""
+_RESERVED = (
+    names.MODEL_NAME,
+    names.VERSION,
+    names.ERROR_TYPE,
+    names.TOKEN_TYPE,
+    names.SAMPLING_KIND,
+    "overflow",
+    "le",  # histogram and timer buckets' label
+    "quantile",  # summaries' label
+)
 
 
 class _VersionInstruments:
@@ -58,8 +72,10 @@ class _VersionInstruments:
         "ttft",
     )  # fmt: skip
 
-    def __init__(self, registry: Registry, model_name: str, version: str) -> None:
-        tags = Tags({names.MODEL_NAME: model_name, names.VERSION: version})
+    def __init__(
+        self, registry: Registry, model_name: str, version: str, extra: Projection = ()
+    ) -> None:
+        tags = Tags({names.MODEL_NAME: model_name, names.VERSION: version, **dict(extra)})
         bind = registry.instrument
         self.registry = registry
         self.tags = tags
@@ -122,6 +138,16 @@ class InferenceCollector(BaseCollector):
     Time to first token may come from ``FirstTokenReceived`` or from
     ``InferenceCompleted.time_to_first_token_ms``; when both carry the same
     ``request_id`` it is counted once.
+
+    ``dimensions`` (default: ``INFERENCE_METRICS_DIMENSIONS``, else none) names
+    the event attributes kept as extra tags of the request,
+    error, latency, TTFT, token, cost, batch and chunk series (each key admits
+    ``max_dimension_values`` values, later ones record as ``_other``; past
+    ``max_dimension_sets`` combinations in all, a new combination records with
+    every value ``_other``); in-flight,
+    connections and memory stay per version. Under a ``Metrics`` with sampling or
+    load shedding (see docs/control.md), distributions are thinned while counters
+    stay exact, and ``model_inference_sampling_rate{kind}`` says the rate in force.
     """
 
     subscriptions: ClassVar[Mapping[type[Event], str]] = {
@@ -137,14 +163,28 @@ class InferenceCollector(BaseCollector):
         self,
         *,
         ttft_dedupe_size: int = 10_000,
+        dimensions: Iterable[str] | None = None,
+        max_dimension_values: int = DEFAULT_MAX_VALUES,
+        max_dimension_sets: int = DEFAULT_MAX_SETS,
         prices: PriceTable | Mapping[str, ModelPrice | Mapping[str, float | None]] | None = None,
         error_classifier: ErrorClassifier | None = None,
     ) -> None:
         self.error_classifier = error_classifier
-        self.prices = (
-            prices if prices is None or isinstance(prices, PriceTable) else PriceTable(prices)
+        self.prices = as_price_table(prices)
+        if dimensions is None:  # not given: INFERENCE_METRICS_DIMENSIONS, else none
+            dimensions = dimensions_from_env(os.environ)
+        if max_dimension_sets.__class__ is not int or max_dimension_sets < 1:
+            raise ValueError(f"'max_dimension_sets' must be an int >= 1: {max_dimension_sets!r}")
+        self._max_dimension_sets = max_dimension_sets
+        self._dimensions = (
+            Dimensions(dimensions, max_values=max_dimension_values, reserved=_RESERVED)
+            if dimensions
+            else None
         )
-        self._versions: dict[tuple[str, str], _VersionInstruments] = {}
+        self._control: RecordingControl | None = None
+        # (model_name, version) -> (control generation, {kind: rate}) last published.
+        self._rates: dict[tuple[str, str], tuple[int, dict[str, float]]] = {}
+        self._versions: dict[tuple[Any, ...], _VersionInstruments] = {}
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], int] = {}
         # request_id -> TTFT already recorded, by whichever of the two events came first.
@@ -154,21 +194,75 @@ class InferenceCollector(BaseCollector):
     def bind(self, registry: Registry, bus: EventBus) -> None:
         """Keep the registry; instruments bound to an earlier one are dropped."""
         super().bind(registry, bus)
+        if self._dimensions is not None:
+            self._dimensions.bind(registry)
         with self._lock:
             self._versions = {}
             self._in_flight = {}
+            self._rates = {}
 
-    def _instruments(self, model_name: str, version: str) -> _VersionInstruments:
-        key = (model_name, version)
+    def use_control(self, control: RecordingControl) -> None:
+        """Follow ``control``'s sampling and load shedding (``Metrics.collect`` calls it)."""
+        self._control = control
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The attribute keys kept as tags."""
+        return () if self._dimensions is None else self._dimensions.keys
+
+    def _instruments(
+        self, model_name: str, version: str, extra: Projection = ()
+    ) -> _VersionInstruments:
+        key = (model_name, version, extra) if extra else (model_name, version)
         found = self._versions.get(key)
         if found is None:
             found = cache_once(
                 self._versions,
                 key,
                 self._lock,
-                lambda: _VersionInstruments(self.registry, model_name, version),
+                lambda: _VersionInstruments(self.registry, model_name, version, extra),
             )
         return found
+
+    def _of(
+        self, event: InferenceCompleted | InferenceFailed | FirstTokenReceived
+    ) -> _VersionInstruments:
+        """The instruments of the event's version and kept dimensions."""
+        dims = self._dimensions
+        projected = dims.project(event.attributes) if dims else ()
+        if projected:
+            found = self._versions.get((event.model_name, event.version, projected))
+            if found is not None:
+                return found
+            if dims is not None and len(self._versions) >= self._max_dimension_sets:
+                projected = dims.fold(projected)
+        return self._instruments(event.model_name, event.version, projected)
+
+    def _keep(
+        self, kind: str, event: InferenceCompleted | InferenceFailed | FirstTokenReceived
+    ) -> bool:
+        """Whether to do the event's distribution work; publishes the rate when it changes."""
+        control = self._control
+        assert control is not None
+        version = (event.model_name, event.version)
+        published = self._rates.get(version)
+        if published is None or published[0] != control.generation or kind not in published[1]:
+            self._publish_rate(control, version, kind)
+        return control.keep(kind, event.model_name, event.request_id)
+
+    def _publish_rate(self, control: RecordingControl, version: tuple[str, str], kind: str) -> None:
+        """Publish ``kind``'s rate, and after a change in ``control`` those of the other kinds."""
+        generation = control.generation
+        with self._lock:
+            published = self._rates.get(version)
+            kinds = {kind} if published is None else {kind, *published[1]}
+            rates = {k: control.rate(k, version[0]) for k in sorted(kinds)}
+            self._rates[version] = (generation, rates)
+        for k, rate in rates.items():
+            tags = Tags(
+                {names.MODEL_NAME: version[0], names.VERSION: version[1], names.SAMPLING_KIND: k}
+            )
+            self.registry.gauge(names.SAMPLING_RATE, tags, rate)
 
     def on_started(self, event: InferenceStarted) -> None:
         """Count the request in flight."""
@@ -177,7 +271,16 @@ class InferenceCollector(BaseCollector):
     def on_completed(self, event: InferenceCompleted) -> None:
         """Record a successful request and whatever else the event carries."""
         key = (event.model_name, event.version)
-        inst = self._versions.get(key) or self._instruments(*key)
+        if self._dimensions is None:
+            inst = self._versions.get(key) or self._instruments(*key)
+        else:
+            inst = self._of(event)
+        control = self._control
+        if control is not None and control.active:
+            kind = "requests" if event.stream_chunks is None else "streams"
+            if not self._keep(kind, event):
+                self._record_counts(inst, event, key)
+                return
         inst.requests.record(1.0)
         inst.latency.record(event.duration_ms)
         output = event.output_tokens
@@ -187,15 +290,7 @@ class InferenceCollector(BaseCollector):
             inst.input_tokens.record(event.input_tokens)
         if event.cached_tokens is not None:
             inst.cached_tokens.record(event.cached_tokens)
-        cost = event.cost_usd
-        if cost is None and self.prices is not None:
-            cost = self.prices.cost(
-                event.model_name,
-                event.version,
-                input_tokens=event.input_tokens,
-                output_tokens=output,
-                cached_tokens=event.cached_tokens,
-            )
+        cost = event.cost_usd if self.prices is None else self._cost(event)
         if cost is not None:
             inst.cost.record(cost)
         if event.batch_size != 1:
@@ -218,12 +313,50 @@ class InferenceCollector(BaseCollector):
         if self._in_flight and key in self._in_flight:
             self._move_in_flight(event.model_name, event.version, -1)
 
+    def _record_counts(
+        self, inst: _VersionInstruments, event: InferenceCompleted, key: tuple[str, str]
+    ) -> None:
+        """A request sampled out: its counters only (tokens included, their sums are totals)."""
+        inst.requests.record(1.0)
+        if event.output_tokens is not None:
+            inst.output_tokens.record(event.output_tokens)
+        if event.input_tokens is not None:
+            inst.input_tokens.record(event.input_tokens)
+        if event.cached_tokens is not None:
+            inst.cached_tokens.record(event.cached_tokens)
+        cost = event.cost_usd if self.prices is None else self._cost(event)
+        if cost is not None:  # sampled out or not, the cost total stays exact
+            inst.cost.record(cost)
+        if event.request_id is not None and self._ttft_seen:
+            with self._lock:
+                self._ttft_seen.pop(event.request_id, None)
+        if self._in_flight and key in self._in_flight:
+            self._move_in_flight(event.model_name, event.version, -1)
+
+    def _cost(self, event: InferenceCompleted) -> float | None:
+        """The event's ``cost_usd``, else what the price table says of its tokens."""
+        if event.cost_usd is not None or self.prices is None:
+            return event.cost_usd
+        return self.prices.cost(
+            event.model_name,
+            event.version,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cached_tokens=event.cached_tokens,
+        )
+
     def on_failed(self, event: InferenceFailed) -> None:
         """Record a failed request: counted as a request and as an error of its type."""
-        inst = self._instruments(event.model_name, event.version)
+        inst = (
+            self._of(event)
+            if self._dimensions
+            else self._instruments(event.model_name, event.version)
+        )
         inst.requests.record(1.0)
         inst.error(event.error_type, self.error_classifier).record(1.0)
-        inst.latency.record(event.duration_ms)
+        control = self._control
+        if control is None or not control.active or self._keep("errors", event):
+            inst.latency.record(event.duration_ms)
         if event.request_id is not None and self._ttft_seen:
             # A stream that failed after its first token: its Completed will never come.
             with self._lock:
@@ -239,7 +372,15 @@ class InferenceCollector(BaseCollector):
                 if self._ttft_seen.pop(request_id, None) is not None:
                     return  # InferenceCompleted carried it and came first
         ttft = event.time_to_first_token_ms
-        self._instruments(event.model_name, event.version).ttft.record(ttft)
+        control = self._control
+        if control is not None and control.active and not self._keep("streams", event):
+            return
+        inst = (
+            self._of(event)
+            if self._dimensions
+            else self._instruments(event.model_name, event.version)
+        )
+        inst.ttft.record(ttft)
         if request_id is not None:
             self._remember_ttft(request_id, ttft)
 

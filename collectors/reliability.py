@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from collectors._cache import cache_once
+from collectors._dimensions import DEFAULT_MAX_VALUES, Dimensions
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -23,9 +24,11 @@ class ReliabilityCollector(BaseCollector):
 
     - ``RetryAttempted`` -> ``model_inference_retries_total{error_type,error_category}``
       and ``model_inference_retry_delay`` (timer, ms: the back-off before each retry,
-      0 for an immediate one). The category is the event's ``error_category``, else
-      what ``error_classifier`` (default ``metrics_core.errors.classify_error``) says
-      of ``error_type``.
+      0 for an immediate one); both also tagged with the kept ``dimensions`` of
+      the event's attributes (``ReliabilityCollector(dimensions=("provider",))``,
+      each key limited to ``max_dimension_values`` values, then ``_other``). The
+      category is the event's ``error_category``, else what ``error_classifier``
+      (default ``metrics_core.errors.classify_error``) says of ``error_type``.
     - ``RetriesFinished`` -> ``model_inference_retried_requests_total{outcome}``
       (``succeeded``: the request succeeded after retries, seed 004's
       ``retry_succeeded``; ``failed``: it gave up), ``model_inference_retry_total_delay``
@@ -42,16 +45,33 @@ class ReliabilityCollector(BaseCollector):
         CircuitBreakerChanged: "on_circuit_breaker",
     }
 
-    def __init__(self, *, error_classifier: ErrorClassifier = classify_error) -> None:
+    def __init__(
+        self,
+        *,
+        dimensions: Iterable[str] = (),
+        max_dimension_values: int = DEFAULT_MAX_VALUES,
+        error_classifier: ErrorClassifier = classify_error,
+    ) -> None:
         if not callable(error_classifier):
             raise TypeError(f"'error_classifier' must be callable: {error_classifier!r}")
         self.error_classifier = error_classifier
         self._lock = threading.Lock()
         self._instruments: dict[tuple[object, ...], BoundInstrument] = {}
+        reserved = (
+            names.MODEL_NAME, names.VERSION, names.ERROR_TYPE, names.ERROR_CATEGORY,
+            names.OUTCOME, "le", "quantile",
+        )  # fmt: skip
+        self._dimensions = (
+            Dimensions(dimensions, max_values=max_dimension_values, reserved=reserved)
+            if dimensions
+            else None
+        )
 
     def bind(self, registry: Registry, bus: EventBus) -> None:
         """Keep the registry; instruments bound to an earlier one are dropped."""
         super().bind(registry, bus)
+        if self._dimensions is not None:
+            self._dimensions.bind(registry)
         with self._lock:
             self._instruments = {}
 
@@ -73,14 +93,17 @@ class ReliabilityCollector(BaseCollector):
         model_name, version, error_type = event.model_name, event.version, event.error_type
         category = event.error_category or self.error_classifier(error_type)
         mv = {names.MODEL_NAME: model_name, names.VERSION: version}
+        kept = self._dimensions.project(event.attributes) if self._dimensions else ()
+        if kept:
+            mv.update(kept)
         self._instrument(
-            (names.RETRIES_TOTAL, model_name, version, error_type, category),
+            (names.RETRIES_TOTAL, model_name, version, error_type, category, kept),
             MetricKind.COUNTER,
             names.RETRIES_TOTAL,
             {**mv, names.ERROR_TYPE: error_type, names.ERROR_CATEGORY: category},
         ).record(1.0)
         self._instrument(
-            (names.RETRY_DELAY, model_name, version), MetricKind.TIMER, names.RETRY_DELAY, mv
+            (names.RETRY_DELAY, model_name, version, kept), MetricKind.TIMER, names.RETRY_DELAY, mv
         ).record(event.delay_ms)
 
     def on_retries_finished(self, event: RetriesFinished) -> None:
@@ -88,20 +111,23 @@ class ReliabilityCollector(BaseCollector):
         model_name, version = event.model_name, event.version
         outcome = "succeeded" if event.succeeded else "failed"
         mv = {names.MODEL_NAME: model_name, names.VERSION: version}
+        kept = self._dimensions.project(event.attributes) if self._dimensions else ()
+        if kept:
+            mv.update(kept)
         self._instrument(
-            (names.RETRIED_REQUESTS_TOTAL, model_name, version, outcome),
+            (names.RETRIED_REQUESTS_TOTAL, model_name, version, outcome, kept),
             MetricKind.COUNTER,
             names.RETRIED_REQUESTS_TOTAL,
             {**mv, names.OUTCOME: outcome},
         ).record(1.0)
         self._instrument(
-            (names.RETRY_TOTAL_DELAY, model_name, version),
+            (names.RETRY_TOTAL_DELAY, model_name, version, kept),
             MetricKind.TIMER,
             names.RETRY_TOTAL_DELAY,
             mv,
         ).record(event.total_delay_ms)
         self._instrument(
-            (names.RETRIES_PER_REQUEST, model_name, version),
+            (names.RETRIES_PER_REQUEST, model_name, version, kept),
             MetricKind.HISTOGRAM,
             names.RETRIES_PER_REQUEST,
             mv,

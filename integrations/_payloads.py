@@ -54,6 +54,35 @@ def parse_window(text: str | None, default: float) -> float:
     return seconds
 
 
+_DIMENSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def parse_by(text: str | None) -> tuple[str, ...]:
+    """Dimension keys of a ``by`` parameter: ``provider`` or ``provider,tenant``."""
+    if text is None or not text.strip():
+        return ()
+    keys = tuple(key.strip() for key in text.split(","))
+    for key in keys:
+        if _DIMENSION.match(key) is None or key in ("model_name", "version"):
+            raise BadParameterError("by", text, "must be dimension keys separated by commas")
+    if len(set(keys)) != len(keys):
+        raise BadParameterError("by", text, "must not repeat a key")
+    return keys
+
+
+def parse_where(text: str | None) -> dict[str, str] | None:
+    """Filters of a ``where`` parameter: ``provider:openai`` or ``provider:openai,tenant:a``."""
+    if text is None or not text.strip():
+        return None
+    out: dict[str, str] = {}
+    for pair in text.split(","):
+        key, sep, value = pair.strip().partition(":")
+        if not sep or _DIMENSION.match(key.strip()) is None:
+            raise BadParameterError("where", text, "must be key:value pairs separated by commas")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def required(query: Mapping[str, str], parameter: str) -> str:
     """The non-empty value of ``parameter``, else :class:`BadParameterError`."""
     value = query.get(parameter)

@@ -17,9 +17,12 @@ import itertools
 import math
 import secrets
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 
+from integrations._span_attributes import SpanAttributes
+from metrics_core.attributes import NO_ATTRIBUTES, EventAttributes
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.events import (
     FirstTokenReceived,
@@ -29,6 +32,7 @@ from metrics_core.events import (
 )
 from metrics_core.facade import Metrics
 from metrics_core.logs import get_logger
+from metrics_core.tags import TagValue
 from metrics_core.unheard import warn_if_unheard
 
 __all__ = ["InferenceSpan", "current_span", "inference_span"]
@@ -99,6 +103,7 @@ class InferenceSpan:
     """
 
     __slots__ = (
+        "_attributes",
         "_batch_size",
         "_bus",
         "_cached_tokens",
@@ -119,8 +124,16 @@ class InferenceSpan:
     )  # fmt: skip
 
     def __init__(
-        self, model_name: str, version: str, bus: EventBus | None, request_id: str | None
+        self,
+        model_name: str,
+        version: str,
+        bus: EventBus | None,
+        request_id: str | None,
+        attributes: Mapping[str, TagValue] | None = None,
     ) -> None:
+        self._attributes = (
+            None if attributes is None else SpanAttributes(attributes, self._check_open)
+        )
         self.model_name = model_name
         self.version = version
         self.request_id = request_id
@@ -140,6 +153,22 @@ class InferenceSpan:
         self._batch_size = 1
 
     # -- settable values -----------------------------------------------------------------
+
+    @property
+    def attributes(self) -> SpanAttributes:
+        """Attributes put on every event of the span (``span.attributes["k"] = "v"``).
+
+        Validated as set; events sent after a change carry it (``InferenceStarted`` has
+        those set before the span started, the outcome event all of them).
+        """
+        found = self._attributes
+        if found is None:
+            found = self._attributes = SpanAttributes(None, self._check_open)
+        return found
+
+    def _tags(self) -> EventAttributes:
+        found = self._attributes
+        return NO_ATTRIBUTES if found is None else found.tags()
 
     @property
     def input_tokens(self) -> int | None:
@@ -240,6 +269,7 @@ class InferenceSpan:
                     version=self.version,
                     request_id=self.request_id,
                     time_to_first_token_ms=(now - self._started_ns) / 1e6,
+                    attributes=self._tags(),
                 )
             )
 
@@ -309,7 +339,10 @@ class InferenceSpan:
         if bus.has_listeners(InferenceStarted):
             bus.emit(
                 InferenceStarted(
-                    model_name=self.model_name, version=self.version, request_id=self.request_id
+                    model_name=self.model_name,
+                    version=self.version,
+                    request_id=self.request_id,
+                    attributes=self._tags(),
                 )
             )
         self._started_ns = time.perf_counter_ns()
@@ -341,6 +374,7 @@ class InferenceSpan:
                 predicted_class=self._predicted_class,
                 stream_chunks=chunks,
                 stream_chars=self._chars,
+                attributes=self._tags(),
             )
         except ValueError:
             # Unreachable through the setters; if it happens, the request still counts.
@@ -368,6 +402,7 @@ class InferenceSpan:
                     request_id=self.request_id,
                     duration_ms=(end - self._started_ns) / 1e6,
                     error_type=error_type,
+                    attributes=self._tags(),
                 )
             )
 
@@ -382,16 +417,22 @@ class InferenceSpan:
 
 
 def inference_span(
-    model_name: str, version: str, *, bus: BusLike = None, request_id: str | None = None
+    model_name: str,
+    version: str,
+    *,
+    bus: BusLike = None,
+    request_id: str | None = None,
+    attributes: Mapping[str, TagValue] | None = None,
 ) -> InferenceSpan:
     """Make a span that tracks one request in a ``with`` or ``async with`` block.
 
     ``with inference_span("chat", "v1", bus=bus) as span:`` records the block as one
     request; set ``span.output_tokens`` and the other values inside it.
     ``bus`` is an ``EventBus``, a ``Metrics`` (its bus) or ``None`` (the process-wide
-    default bus). ``request_id`` defaults to a process-unique id.
+    default bus). ``request_id`` defaults to a process-unique id. ``attributes``
+    start ``span.attributes``, which the block may change.
     """
     check_model(model_name, version)
     if request_id is not None and (not isinstance(request_id, str) or not request_id):
         raise ValueError(f"'request_id' must be a non-empty string or None: {request_id!r}")
-    return InferenceSpan(model_name, version, resolve_bus(bus), request_id)
+    return InferenceSpan(model_name, version, resolve_bus(bus), request_id, attributes)

@@ -7,7 +7,8 @@ every ``stream_interval`` seconds, one text message::
 
 ``data`` is the ``/metrics/versions`` JSON, the same bytes the SSE stream sends
 (clients of one window share one query per half interval). ``?window=5m`` picks
-the window; a bad one closes the connection with code 1008 and the error as reason.
+the window, ``&by=`` and ``&where=`` split and filter as on the SSE stream; a bad
+parameter closes the connection with code 1008 and the error as reason.
 Messages from the client are read and ignored. Serving it needs a WebSocket
 implementation for uvicorn (extra ``websocket``: the ``websockets`` package).
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from integrations._asgi import Receive, Scope, Send
-from integrations._payloads import BadParameterError, parse_window
+from integrations._payloads import BadParameterError, parse_by, parse_where, parse_window
 
 if TYPE_CHECKING:
     from integrations.metrics_app import MetricsApp
@@ -42,6 +43,7 @@ async def stream_websocket(app: MetricsApp, scope: Scope, receive: Receive, send
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     try:
         window = parse_window(query.get("window"), app.stream_window)
+        by, where = parse_by(query.get("by")), parse_where(query.get("where"))
     except BadParameterError as error:
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": _POLICY_VIOLATION, "reason": str(error)})
@@ -50,7 +52,7 @@ async def stream_websocket(app: MetricsApp, scope: Scope, receive: Receive, send
     disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
     try:
         while not disconnected.done():
-            data = await asyncio.to_thread(app.stream_data, window)
+            data = await asyncio.to_thread(app.stream_data, window, by, where)
             text = (_PREFIX + data + b"}").decode("utf-8")
             await send({"type": "websocket.send", "text": text})
             await asyncio.wait({disconnected}, timeout=app.stream_interval)

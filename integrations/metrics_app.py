@@ -6,8 +6,11 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
 
 - ``GET /metrics``: Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when the
   ``Accept`` header asks for it (gzip when accepted);
-- ``GET /metrics/versions?window=5m``: every version's ``VersionMetrics`` as JSON;
-- ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``;
+- ``GET /metrics/versions?window=5m``: every version's ``VersionMetrics`` as JSON, with
+  ``"enabled"`` (false, and no versions, while recording is off); ``&by=provider`` splits
+  each version by a kept dimension, ``&where=provider:openai`` filters (the stream too);
+- ``GET /metrics/compare?model=..&baseline=..&candidate=..&window=5m``: a ``Comparison``
+  (``&where=provider:openai`` compares those requests only);
 - ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
   ``/metrics/versions`` JSON at once and then every ``stream_interval`` seconds;
 - WebSocket ``/metrics/stream`` (or ``/metrics/ws``): the same, as JSON messages typed
@@ -34,6 +37,8 @@ from integrations._asgi import TEXT_TYPE, Receive, Scope, Send, drain_body, send
 from integrations._payloads import (
     BadParameterError,
     comparison_payload,
+    parse_by,
+    parse_where,
     parse_window,
     required,
     versions_payload,
@@ -95,7 +100,7 @@ class MetricsApp:
         self._lock = threading.Lock()
         # One query per window and interval, whatever the number of stream clients.
         self._stream_lock = threading.Lock()
-        self._stream_cache: dict[float, tuple[float, bytes]] = {}
+        self._stream_cache: dict[tuple[Any, ...], tuple[float, bytes]] = {}
         self._routes: dict[str, Callable[[Scope, Receive, Send, dict[str, str]], Any]] = {
             "/metrics": self._metrics,
             "/metrics/versions": self._versions,
@@ -149,24 +154,29 @@ class MetricsApp:
 
     async def _versions(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
         window = parse_window(query.get("window"), self.stream_window)
-        await send_json(send, 200, await asyncio.to_thread(self.versions, window))
+        by, where = parse_by(query.get("by")), parse_where(query.get("where"))
+        await send_json(send, 200, await asyncio.to_thread(self.split_versions, window, by, where))
 
     async def _compare(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
         model = required(query, "model")
         baseline = required(query, "baseline")
         candidate = required(query, "candidate")
         window = parse_window(query.get("window"), _DEFAULT_COMPARE_WINDOW)
-        comparison = await asyncio.to_thread(self._comparison, model, baseline, candidate, window)
+        where = parse_where(query.get("where"))
+        comparison = await asyncio.to_thread(
+            self._comparison, model, baseline, candidate, window, where
+        )
         await send_json(send, 200, comparison_payload(comparison, window))
 
     async def _stream(self, _s: Scope, receive: Receive, send: Send, query: dict[str, str]) -> None:
         window = parse_window(query.get("window"), self.stream_window)
+        by, where = parse_by(query.get("by")), parse_where(query.get("where"))
         await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
         disconnected = asyncio.ensure_future(_wait_for_disconnect(receive))
         prefix = b"retry: 2000\n"  # EventSource: reconnect after 2 s if the stream drops
         try:
             while not disconnected.done():
-                data = await asyncio.to_thread(self.stream_data, window)
+                data = await asyncio.to_thread(self.stream_data, window, by, where)
                 message = prefix + b"event: metrics\ndata: " + data + b"\n\n"
                 prefix = b""
                 await send({"type": "http.response.body", "body": message, "more_body": True})
@@ -187,28 +197,51 @@ class MetricsApp:
 
     def versions(self, window: float) -> dict[str, Any]:
         """The ``/metrics/versions`` payload over ``window`` seconds."""
-        return versions_payload(self.metrics.get_all_metrics(window), window)
+        if not self.metrics.enabled:
+            return {**versions_payload({}, window), "enabled": False}
+        return {**versions_payload(self.metrics.get_all_metrics(window), window), "enabled": True}
 
-    def stream_data(self, window: float) -> bytes:
+    def split_versions(
+        self, window: float, by: tuple[str, ...], where: dict[str, str] | None
+    ) -> dict[str, Any]:
+        """The payload split ``by`` kept dimensions, of the requests matching ``where``."""
+        if not by and where is None:
+            return self.versions(window)
+        if not self.metrics.enabled:
+            return {**versions_payload({}, window), "enabled": False}
+        found = self.metrics.get_all_metrics(window, by=by, where=where)
+        return {**versions_payload(found, window), "enabled": True}
+
+    def stream_data(
+        self, window: float, by: tuple[str, ...] = (), where: dict[str, str] | None = None
+    ) -> bytes:
         """The stream's JSON line for ``window``, shared by every client for half an interval.
 
         Ten open dashboards cost one query per interval, not ten: a client asking within
         ``stream_interval / 2`` of the last query of the same window gets its bytes. The
         cache keeps the 8 most recently queried windows (``?window=`` is the client's).
         """
+        key = (window, by, tuple(sorted((where or {}).items())), where is None)
         with self._stream_lock:
-            cached = self._stream_cache.get(window)
+            cached = self._stream_cache.get(key)
             if cached is not None and time.monotonic() - cached[0] < self.stream_interval / 2:
                 return cached[1]
-            payload = self.versions(window)
+            payload = self.split_versions(window, by, where)
             data = json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
-            self._stream_cache.pop(window, None)
-            self._stream_cache[window] = (time.monotonic(), data)
+            self._stream_cache.pop(key, None)
+            self._stream_cache[key] = (time.monotonic(), data)
             while len(self._stream_cache) > _STREAM_WINDOWS_CACHED:
                 del self._stream_cache[next(iter(self._stream_cache))]
             return data
 
-    def _comparison(self, model: str, baseline: str, candidate: str, window: float) -> Comparison:
+    def _comparison(
+        self,
+        model: str,
+        baseline: str,
+        candidate: str,
+        window: float,
+        where: dict[str, str] | None = None,
+    ) -> Comparison:
         # Unknown names are a caller's typo far more often than a version with no traffic.
         match = {names.MODEL_NAME: model}
         known = {
@@ -219,6 +252,8 @@ class MetricsApp:
         for parameter, version in (("baseline", baseline), ("candidate", candidate)):
             if version not in known:
                 raise BadParameterError(parameter, version, f"is not a version of {model!r}")
+        if where is not None:
+            return self.metrics.compare(model, baseline, candidate, window, where=where)
         return self.metrics.compare(model, baseline, candidate, window)
 
     def _render(self, openmetrics: bool = False) -> bytes:

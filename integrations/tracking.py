@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, ParamSpec, TypeVar, cast
 
+from integrations._span_attributes import SpanAttributes
 from integrations._spans import (
     CURRENT_SPAN,
     BusLike,
@@ -43,21 +44,33 @@ from integrations._spans import (
     resolve_bus,
 )
 from metrics_core.bus import EventBus
+from metrics_core.tags import TagValue
 
 __all__ = ["InferenceSpan", "current_span", "inference_span", "track_inference"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_Fixed = Mapping[str, TagValue] | None
+
+
+def _always_open() -> None:
+    """The decorator's attributes belong to no span: always settable."""
 
 
 def track_inference(
-    model_name: str, version: str, *, bus: BusLike = None
+    model_name: str,
+    version: str,
+    *,
+    bus: BusLike = None,
+    attributes: Mapping[str, TagValue] | None = None,
 ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorate a model function so that each call is recorded for ``model_name:version``.
 
     ``bus`` is an ``EventBus``, a ``Metrics`` (its bus) or ``None``: the process-wide
-    default bus, looked up at each call. The decorated function keeps its name,
-    docstring and signature; see the module docstring for what each ending records.
+    default bus, looked up at each call. ``attributes`` start each call's
+    ``span.attributes`` (the function may add to them through ``current_span()``).
+    The decorated function keeps its name, docstring and signature; see the module
+    docstring for what each ending records.
 
     >>> from metrics_core import EventBus
     >>> @track_inference("classifier", "v3", bus=EventBus())
@@ -68,28 +81,34 @@ def track_inference(
     """
     check_model(model_name, version)
     fixed_bus = resolve_bus(bus)
+    # Checked now, so a bad attribute fails at decoration, not at the first call.
+    fixed = None if attributes is None else dict(SpanAttributes(attributes, _always_open))
 
     def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
         if inspect.isasyncgenfunction(func):
             wrapper: Callable[..., Any] = _wrap_async_generator(
-                func, model_name, version, fixed_bus
+                func, model_name, version, fixed_bus, fixed
             )
         elif inspect.iscoroutinefunction(func):
-            wrapper = _wrap_coroutine(func, model_name, version, fixed_bus)
+            wrapper = _wrap_coroutine(func, model_name, version, fixed_bus, fixed)
         elif inspect.isgeneratorfunction(func):
-            wrapper = _wrap_generator(func, model_name, version, fixed_bus)
+            wrapper = _wrap_generator(func, model_name, version, fixed_bus, fixed)
         else:
-            wrapper = _wrap_function(func, model_name, version, fixed_bus)
+            wrapper = _wrap_function(func, model_name, version, fixed_bus, fixed)
         return cast(Callable[_P, _R], functools.wraps(func)(wrapper))
 
     return decorate
 
 
 def _wrap_function(
-    func: Callable[..., Any], model_name: str, version: str, bus: EventBus | None
+    func: Callable[..., Any],
+    model_name: str,
+    version: str,
+    bus: EventBus | None,
+    attributes: _Fixed = None,
 ) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = InferenceSpan(model_name, version, bus, None)
+        span = InferenceSpan(model_name, version, bus, None, attributes)
         span.start()
         token = CURRENT_SPAN.set(span)
         try:
@@ -106,10 +125,14 @@ def _wrap_function(
 
 
 def _wrap_coroutine(
-    func: Callable[..., Any], model_name: str, version: str, bus: EventBus | None
+    func: Callable[..., Any],
+    model_name: str,
+    version: str,
+    bus: EventBus | None,
+    attributes: _Fixed = None,
 ) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = InferenceSpan(model_name, version, bus, None)
+        span = InferenceSpan(model_name, version, bus, None, attributes)
         span.start()
         token = CURRENT_SPAN.set(span)
         try:
@@ -130,11 +153,12 @@ def _wrap_generator(
     model_name: str,
     version: str,
     bus: EventBus | None,
+    attributes: _Fixed = None,
 ) -> Callable[..., Generator[Any, Any, Any]]:
     # Delegates send() and throw() by hand (``yield from`` would hide each chunk), and
     # sets current_span() only while the callee runs, never in the consumer's code.
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        span = InferenceSpan(model_name, version, bus, None)
+        span = InferenceSpan(model_name, version, bus, None, attributes)
         span.start(stream=True)
         try:
             token = CURRENT_SPAN.set(span)
@@ -184,9 +208,10 @@ def _wrap_async_generator(
     model_name: str,
     version: str,
     bus: EventBus | None,
+    attributes: _Fixed = None,
 ) -> Callable[..., AsyncGenerator[Any, Any]]:
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        span = InferenceSpan(model_name, version, bus, None)
+        span = InferenceSpan(model_name, version, bus, None, attributes)
         span.start(stream=True)
         try:
             token = CURRENT_SPAN.set(span)

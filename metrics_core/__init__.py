@@ -3,10 +3,13 @@
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.clock import ManualClock
 from metrics_core.compare import Comparison
+from metrics_core.control import RecordingControl
 from metrics_core.exporting import Exporter, ExportOutcome, PullExporter, SnapshotSource
 from metrics_core.facade import Metrics
 from metrics_core.query import VersionMetrics
 from metrics_core.registry import AggregatingRegistry, RawRegistry, Registry
+from metrics_core.sampling import Sampling
+from metrics_core.shedding import LoadShedding
 from metrics_core.snapshot import (
     CounterSeries,
     DistributionSeries,
@@ -31,12 +34,15 @@ __all__ = [
     "Gauge",
     "GaugeSeries",
     "Histogram",
+    "LoadShedding",
     "ManualClock",
     "MetricKind",
     "Metrics",
     "PullExporter",
     "RawRegistry",
+    "RecordingControl",
     "Registry",
+    "Sampling",
     "Snapshot",
     "SnapshotSource",
     "Stopwatch",

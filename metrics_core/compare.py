@@ -6,7 +6,7 @@ import attrs
 
 from metrics_core import names
 from metrics_core.query import VersionMetrics, version_metrics
-from metrics_core.sketch import EMPTY, BucketData
+from metrics_core.sketch import EMPTY, BucketData, merge_all
 from metrics_core.snapshot import DistributionSeries, Snapshot, Window, window_seconds
 from metrics_core.stats import TestResult, Verdict, decide, mann_whitney_binned, two_proportion_z
 
@@ -82,7 +82,11 @@ def compare_versions(
 def _latency(
     snapshot: Snapshot, model_name: str, version: str, seconds: float, now: float
 ) -> BucketData:
-    series = snapshot.get(names.LATENCY, {names.MODEL_NAME: model_name, names.VERSION: version})
-    if isinstance(series, DistributionSeries):
-        return series.window_summary(seconds, now).data
-    return EMPTY
+    # Every latency series of the version: one per kept dimension values when split.
+    match = {names.MODEL_NAME: model_name, names.VERSION: version}
+    parts = [
+        series.window_summary(seconds, now).data
+        for series in snapshot.find(names.LATENCY, match)
+        if isinstance(series, DistributionSeries)
+    ]
+    return merge_all(parts, compact=False) if parts else EMPTY

@@ -34,6 +34,7 @@ from metrics_core._validation import (
     positive_int,
     unit_interval,
 )
+from metrics_core.attributes import NO_ATTRIBUTES, Attributes, check_attributes
 
 __all__ = [
     "ActiveConnectionsChanged",
@@ -92,18 +93,31 @@ class Event:
     timestamp: float = attrs.field(factory=time.time, validator=_timestamp)
 
 
+def _store_attributes(event: ModelEvent) -> None:
+    # Frozen: validated and stored once, as strings, at construction.
+    object.__setattr__(event, "attributes", check_attributes(event.attributes))
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class ModelEvent(Event):
-    """Base of the events about one model version."""
+    """Base of the events about one model version.
+
+    ``attributes`` are extra dimensions (``{"provider": "openai"}``), stored as a
+    frozen mapping of strings; a collector records only the keys it keeps (see
+    ``metrics_core.attributes``).
+    """
 
     model_name: str
     version: str
+    attributes: Attributes = NO_ATTRIBUTES
 
     def __attrs_post_init__(self) -> None:
         if not (self.model_name and self.version) or not (
             self.model_name.__class__ is str and self.version.__class__ is str
         ):
             _fail_model(self)
+        if self.attributes is not NO_ATTRIBUTES:
+            _store_attributes(self)
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -142,6 +156,8 @@ class InferenceCompleted(ModelEvent):
         name, version = self.model_name, self.version
         if not (name.__class__ is str and version.__class__ is str and name and version):
             _fail_model(self)
+        if self.attributes is not NO_ATTRIBUTES:
+            _store_attributes(self)
         _non_negative(self, self.duration_ms, "duration_ms")
         if self.time_to_first_token_ms is not None:
             _non_negative(self, self.time_to_first_token_ms, "time_to_first_token_ms")

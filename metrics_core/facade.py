@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +14,8 @@ from metrics_core._validation import check_seconds, shown
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
 from metrics_core.compare import Comparison, compare_versions
+from metrics_core.control import CONTROL_NAMES, RecordingControl
+from metrics_core.environment import ControlSettings
 from metrics_core.events import (
     ActiveConnectionsChanged,
     Event,
@@ -21,11 +24,15 @@ from metrics_core.events import (
     MemoryUsageReported,
 )
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
+from metrics_core.filters import EventFilter
 from metrics_core.logs import get_logger
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
+from metrics_core.sampling import Sampling
+from metrics_core.shedding import LoadShedding
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
+from metrics_core.splits import check_where, filter_snapshot, split_version_metrics
 from metrics_core.stopwatch import Stopwatch
 from metrics_core.tags import Tags, TagValue
 from metrics_core.unheard import forget_own_bus, note_own_bus
@@ -48,6 +55,12 @@ class Metrics:
     :param clock: the clock of that new registry (give the registry its own clock instead
         when you pass one).
     :param export_timeout: seconds an exporter may take before it is cut off.
+    :param enabled: recording on or off (``INFERENCE_METRICS_ENABLED``, else on); also
+        switchable at run time through :attr:`enabled`.
+    :param sampling: rates of the distribution work (``INFERENCE_METRICS_SAMPLE_*``).
+    :param filters: callables run on each event before the collectors.
+    :param shedding: a load-shedding budget (``INFERENCE_METRICS_MAX_EVENTS_PER_SECOND``).
+    See docs/control.md for all four.
     """
 
     def __init__(
@@ -57,6 +70,10 @@ class Metrics:
         clock: Clock | None = None,
         *,
         export_timeout: float = 10.0,
+        enabled: bool | None = None,
+        sampling: Sampling | None = None,
+        filters: Iterable[EventFilter] = (),
+        shedding: LoadShedding | None = None,
     ) -> None:
         if registry is not None and clock is not None and registry.clock is not clock:
             raise ValueError("pass 'clock' to the registry you give, not to Metrics")
@@ -75,6 +92,18 @@ class Metrics:
         self._shutdown: ShutdownHook | None = None
         self._closed = False
         self._warned_unheard = False
+        env = ControlSettings.from_env(os.environ)
+        self.control = RecordingControl(
+            self.registry,
+            enabled=enabled if enabled is not None else env.enabled is not False,
+            sampling=sampling if sampling is not None else env.sampling,
+            filters=filters,
+            shedding=shedding if shedding is not None else env.shedding,
+        )
+        self._handlers: list[tuple[type[Event], Any]] = []
+        # Its own lock: switching must not wait for an export stuck on a hung exporter.
+        self._wiring_lock = threading.Lock()
+        self.control.on_switch(self._switched)
         self.bus.on_listener_error(self._count_listener_error)
         if bus is not None:
             note_own_bus(self)
@@ -89,9 +118,14 @@ class Metrics:
     def collect(self, collector: Any) -> Metrics:
         """Bind ``collector`` to the registry, subscribe its handlers, start it. Chainable."""
         collector.bind(self.registry, self.bus)
-        for event_type, handler in collector.listeners().items():
-            self.bus.subscribe(event_type, handler)
-            self._subscriptions.append((event_type, handler))
+        use_control = getattr(collector, "use_control", None)
+        if use_control is not None:
+            use_control(self.control)
+        with self._wiring_lock:
+            for event_type, handler in collector.listeners().items():
+                self._handlers.append((event_type, handler))
+                if self.control.enabled:
+                    self._subscribe(event_type, handler)
         self._collectors.append(collector)
         collector.start()
         return self
@@ -116,10 +150,45 @@ class Metrics:
             exporter.attach(self.snapshot)
         return self
 
+    def _subscribe(self, event_type: type[Event], handler: Any) -> None:
+        subscribed = self.control.filters.wrap(handler)
+        self.bus.subscribe(event_type, subscribed)
+        self._subscriptions.append((event_type, subscribed))
+
+    # -- the switch ----------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this ``Metrics`` records; set it to switch recording at run time.
+
+        Off, the collectors' handlers leave the bus (emitting costs what emitting with
+        no listener costs), ``export()`` exports nothing and :meth:`snapshot` holds only
+        ``metrics_recording_enabled`` (0), so the endpoints say recording is off.
+        """
+        return self.control.enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self.control.enabled = value
+
+    def _switched(self, _enabled: bool) -> None:
+        with self._wiring_lock:
+            if self._closed:
+                return
+            for event_type, handler in self._subscriptions:
+                self.bus.unsubscribe(event_type, handler)
+            self._subscriptions.clear()
+            # The state now, not the one notified: two racing switches end as the last one set.
+            if self.control.enabled:
+                for event_type, handler in self._handlers:
+                    self._subscribe(event_type, handler)
+
     # -- exporting -----------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """An immutable snapshot of the registry."""
+        """An immutable snapshot of the registry (its control series only while off)."""
+        if not self.control.enabled:
+            return self.registry.snapshot(names=CONTROL_NAMES)
         return self.registry.snapshot()
 
     def export(self, *, deadline: float | None = None) -> list[ExportOutcome]:
@@ -128,6 +197,8 @@ class Metrics:
         Concurrent calls run one after the other. Failures are logged and counted,
         never raised.
         """
+        if not self.control.enabled:
+            return []
         limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
         with self._export_lock:
             return self._fanout.export(self.snapshot(), limit)
@@ -190,9 +261,10 @@ class Metrics:
         self._closed = True
         end = time.monotonic() + deadline
         self.stop_auto_export(timeout=max(0.0, min(1.0, end - time.monotonic())))
-        for event_type, handler in self._subscriptions:
-            self.bus.unsubscribe(event_type, handler)
-        self._subscriptions.clear()
+        with self._wiring_lock:
+            for event_type, handler in self._subscriptions:
+                self.bus.unsubscribe(event_type, handler)
+            self._subscriptions.clear()
         for collector in self._collectors:
             try:
                 collector.stop()
@@ -203,8 +275,9 @@ class Metrics:
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
         try:
             # Half of what is left for the last export: a hung exporter cannot take the
-            # closing time of the others.
-            self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
+            # closing time of the others. Nothing is exported while recording is off.
+            if self.control.enabled:
+                self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
             self._fanout.close(end)
         finally:
             if locked:
@@ -253,7 +326,12 @@ class Metrics:
         success: bool,
         error_type: str | None = None,
     ) -> None:
-        """Emit ``InferenceCompleted``, or ``InferenceFailed`` (``error_type`` or "unknown")."""
+        """Emit ``InferenceCompleted``, or ``InferenceFailed`` (``error_type`` or "unknown").
+
+        Does nothing, not even validation, while recording is off.
+        """
+        if not self.control.enabled:
+            return
         event: Event
         if success.__class__ is not bool:
             raise ValueError(f"'success' must be a bool: {shown(success)}")
@@ -281,6 +359,8 @@ class Metrics:
         self._emit(MemoryUsageReported(model_name=model_name, version=version, memory_bytes=bytes))
 
     def _emit(self, event: Event) -> None:
+        if not self.control.enabled:
+            return
         if not self._warned_unheard and not self.bus.has_listeners(type(event)):
             self._warned_unheard = True
             _log.warning(
@@ -292,16 +372,43 @@ class Metrics:
 
     # -- queries -------------------------------------------------------------------------
 
-    def get_metrics(self, model_name: str, version: str, window: Window = 60.0) -> VersionMetrics:
-        """``VersionMetrics`` of one version over the last ``window`` (timedelta or seconds)."""
+    def get_metrics(
+        self,
+        model_name: str,
+        version: str,
+        window: Window = 60.0,
+        *,
+        where: Mapping[str, Any] | None = None,
+    ) -> VersionMetrics:
+        """``VersionMetrics`` of one version over the last ``window`` (timedelta or seconds).
+
+        ``where={"provider": "openai"}`` counts only the requests whose kept dimensions
+        have those values (see ``metrics_core.splits``).
+        """
         snapshot = self.registry.snapshot(
             names=QUERY_NAMES, match={names.MODEL_NAME: model_name, names.VERSION: version}
         )
+        if where is not None:
+            return version_metrics(snapshot, model_name, version, window, where=check_where(where))
         return version_metrics(snapshot, model_name, version, window)
 
-    def get_all_metrics(self, window: Window = 60.0) -> dict[str, VersionMetrics]:
-        """``VersionMetrics`` of every version, keyed ``"model:version"``."""
-        return all_version_metrics(self.registry.snapshot(names=QUERY_NAMES), window)
+    def get_all_metrics(
+        self,
+        window: Window = 60.0,
+        *,
+        by: Iterable[str] = (),
+        where: Mapping[str, Any] | None = None,
+    ) -> dict[str, VersionMetrics]:
+        """``VersionMetrics`` of every version, keyed ``"model:version"``.
+
+        ``by=("provider",)`` splits each version by the values of kept dimensions
+        (keys ``"model:version|provider=openai"``); ``where`` filters like in
+        :meth:`get_metrics`.
+        """
+        snapshot = self.registry.snapshot(names=QUERY_NAMES)
+        if by or where is not None:
+            return split_version_metrics(snapshot, window, by=by, where=where)
+        return all_version_metrics(snapshot, window)
 
     def compare(
         self,
@@ -312,12 +419,16 @@ class Metrics:
         *,
         alpha: float = 0.05,
         min_samples: int = 30,
+        where: Mapping[str, Any] | None = None,
     ) -> Comparison:
         """Compare a candidate version with a baseline (latency and error rate, with a verdict).
 
         See ``metrics_core.compare.Comparison`` for the test and the decision rule.
+        ``where`` compares only the requests whose kept dimensions have those values.
         """
         snapshot = self.registry.snapshot(names=QUERY_NAMES, match={names.MODEL_NAME: model_name})
+        if where is not None:
+            snapshot = filter_snapshot(snapshot, check_where(where))
         return compare_versions(
             snapshot, model_name, baseline, candidate, window, alpha=alpha, min_samples=min_samples
         )

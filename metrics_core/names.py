@@ -60,6 +60,26 @@ LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"
 """Counter: values folded into an ``overflow`` series, tagged with ``metric``."""
 
+# -- controlling what is recorded (metrics_core.control) ----------------------------------
+
+SAMPLING_KIND = "kind"
+"""Tag key of the sampled traffic kind: ``requests``, ``streams`` or ``errors``."""
+SAMPLING_RATE = "model_inference_sampling_rate"
+"""Gauge (0..1): share of a version's requests of one ``kind`` whose distributions
+(latency, TTFT, time per output token, batch size, stream chunks) are recorded."""
+DIMENSION_OVERFLOW_TOTAL = "metrics_dimension_overflow_total"
+"""Counter: attribute values recorded as ``_other`` past a kept key's value limit,
+tagged with ``dimension``."""
+FILTER_ERRORS_TOTAL = "metrics_filter_errors_total"
+"""Counter: event filters that raised or returned something else than an event of the
+same class, tagged with ``filter``."""
+RECORDING_ENABLED = "metrics_recording_enabled"
+"""Gauge: 1 while the ``Metrics`` facade records, 0 while it is switched off."""
+SHEDDING_LEVEL = "metrics_load_shedding_level"
+"""Gauge: the load-shedding step in force: 0 normal, 1 distributions thinned, 2 counters only."""
+SHEDDING_CHANGES_TOTAL = "metrics_load_shedding_changes_total"
+"""Counter: load-shedding step changes, tagged with the ``level`` entered."""
+
 # -- host and process (SystemCollector) ---------------------------------------------------
 
 DIRECTION = "direction"
@@ -202,6 +222,12 @@ DESCRIPTIONS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
+    SAMPLING_RATE: "Share of requests whose distributions are recorded, by kind.",
+    DIMENSION_OVERFLOW_TOTAL: "Attribute values folded into _other past a dimension's limit.",
+    FILTER_ERRORS_TOTAL: "Event filters that failed, by filter.",
+    RECORDING_ENABLED: "Whether recording is switched on (1) or off (0).",
+    SHEDDING_LEVEL: "Load-shedding step: 0 normal, 1 distributions thinned, 2 counters only.",
+    SHEDDING_CHANGES_TOTAL: "Load-shedding step changes, by level entered.",
     SYSTEM_CPU: "Host CPU use over the last sample interval.",
     PROCESS_CPU: "CPU use of this process over the last sample interval (per core, summed).",
     PROCESS_RSS: "Resident set size of this process.",
@@ -257,6 +283,12 @@ UNITS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
+    SAMPLING_RATE: "1",
+    DIMENSION_OVERFLOW_TOTAL: "{value}",
+    FILTER_ERRORS_TOTAL: "{error}",
+    RECORDING_ENABLED: "1",
+    SHEDDING_LEVEL: "1",
+    SHEDDING_CHANGES_TOTAL: "{change}",
     SYSTEM_CPU: "%",
     PROCESS_CPU: "%",
     PROCESS_RSS: "By",
@@ -312,6 +344,12 @@ KINDS: dict[str, MetricKind] = {
     EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
     LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
     OVERFLOW_TOTAL: MetricKind.COUNTER,
+    SAMPLING_RATE: MetricKind.GAUGE,
+    DIMENSION_OVERFLOW_TOTAL: MetricKind.COUNTER,
+    FILTER_ERRORS_TOTAL: MetricKind.COUNTER,
+    RECORDING_ENABLED: MetricKind.GAUGE,
+    SHEDDING_LEVEL: MetricKind.GAUGE,
+    SHEDDING_CHANGES_TOTAL: MetricKind.COUNTER,
     SYSTEM_CPU: MetricKind.GAUGE,
     PROCESS_CPU: MetricKind.GAUGE,
     PROCESS_RSS: MetricKind.GAUGE,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import attrs
 
 from metrics_core import names
+from metrics_core.sketch import merge_all
 from metrics_core.snapshot import (
     CounterSeries,
     DistributionSeries,
@@ -21,6 +22,7 @@ from metrics_core.snapshot import (
     Series,
     Snapshot,
     Window,
+    WindowSummary,
     window_seconds,
 )
 
@@ -35,6 +37,7 @@ QUERY_NAMES: tuple[str, ...] = (
     names.COST_TOTAL,
     names.EVALUATIONS_TOTAL,
     names.F1,
+    names.SAMPLING_RATE,
 )
 """The series a ``VersionMetrics`` is computed from."""
 
@@ -167,6 +170,8 @@ class VersionMetrics:
     macro_precision: float = math.nan
     macro_recall: float = math.nan
     macro_f1: float = math.nan
+    sampling_rates: Mapping[str, float] = attrs.field(factory=dict)
+    dimensions: Mapping[str, str] = attrs.field(factory=dict)
     accuracy: float = math.nan
 
     @property
@@ -175,12 +180,18 @@ class VersionMetrics:
 
         A ``:`` or ``\`` inside either name is escaped with a backslash, so that two
         versions never share a key: ``("a:b", "c")`` gives ``a\:b:c`` and
-        ``("a", "b:c")`` gives ``a:b\:c``.
+        ``("a", "b:c")`` gives ``a:b\:c``. A split by dimensions appends
+        ``|key=value`` per dimension the group has (``|``, ``=`` and ``\`` in a value
+        escaped with a backslash).
         """
         model, version = self.model_name, self.version
         if ":" in model or ":" in version or "\\" in model or "\\" in version:
             model, version = _escape_key(model), _escape_key(version)
-        return f"{model}:{version}"
+        if not self.dimensions:
+            return f"{model}:{version}"
+        return f"{model}:{version}" + "".join(
+            f"|{key}={_escape_value(value)}" for key, value in self.dimensions.items()
+        )
 
     @property
     def window_seconds(self) -> float:
@@ -192,21 +203,40 @@ def _escape_key(name: str) -> str:
     return name.replace("\\", "\\\\").replace(":", "\\:")
 
 
+def _escape_value(value: str) -> str:
+    if "|" in value or "=" in value or "\\" in value:
+        return value.replace("\\", "\\\\").replace("|", "\\|").replace("=", "\\=")
+    return value
+
+
 def version_metrics(
-    snapshot: Snapshot, model_name: str, version: str, window: Window, now: float | None = None
+    snapshot: Snapshot,
+    model_name: str,
+    version: str,
+    window: Window,
+    now: float | None = None,
+    *,
+    where: Mapping[str, str] | None = None,
 ) -> VersionMetrics:
     """The ``VersionMetrics`` of one version over ``window`` ending at ``now``.
 
     ``now`` defaults to the snapshot's time. A version with no data gives zero
-    counts and NaN quantiles rather than an error.
+    counts and NaN quantiles rather than an error. ``where`` keeps the counters
+    and distributions of the requests whose kept dimensions have those values;
+    gauges (connections, memory, rates) are per version and always read.
     """
     match = {names.MODEL_NAME: model_name, names.VERSION: version}
-    members = [series for series in snapshot.series if series.tags.includes(match)]
+    members = [
+        series
+        for series in snapshot.series
+        if series.tags.includes(match)
+        and (not where or series.__class__ is GaugeSeries or series.tags.includes(where))
+    ]
     end = snapshot.taken_at if now is None else now
     return _version_metrics(members, model_name, version, window_seconds(window), end)
 
 
-def _version_metrics(
+def _version_metrics(  # noqa: PLR0915 - one pass over the series, one branch per name
     members: list[Series], model_name: str, version: str, seconds: float, end: float
 ) -> VersionMetrics:
     requests = 0.0
@@ -218,6 +248,7 @@ def _version_metrics(
     latency = ttft = None
     confusion: dict[tuple[str, str], float] = {}
     positive_class: str | None = None
+    rates: dict[str, float] = {}
     starts = [end - seconds]
     for series in members:
         name = series.name
@@ -245,11 +276,13 @@ def _version_metrics(
             elif name == names.F1 and series.tags.get(names.AVERAGE) == "binary":
                 # The collector's binary gauge names its positive class.
                 positive_class = series.tags.get(names.CLASS)
+            elif name == names.SAMPLING_RATE:
+                rates[series.tags.get(names.SAMPLING_KIND, "")] = series.value
         elif isinstance(series, DistributionSeries):
             if name == names.LATENCY:
-                latency = series.window_summary(seconds, end)
+                latency = _merged(latency, series.window_summary(seconds, end))
             elif name == names.TIME_TO_FIRST_TOKEN:
-                ttft = series.window_summary(seconds, end)
+                ttft = _merged(ttft, series.window_summary(seconds, end))
             elif name == names.TOKEN_USAGE and series.tags.get(names.TOKEN_TYPE) == "output":
                 output_tokens += series.window_total(seconds, end)
     start = min(max(starts), end)
@@ -288,8 +321,17 @@ def _version_metrics(
         macro_precision=quality.macro_precision,
         macro_recall=quality.macro_recall,
         macro_f1=quality.macro_f1,
+        sampling_rates=dict(sorted(rates.items())),
         accuracy=quality.accuracy,
     )
+
+
+def _merged(first: WindowSummary | None, second: WindowSummary) -> WindowSummary:
+    """One version's series split by dimensions answer as one distribution."""
+    if first is None:
+        return second
+    data = merge_all((first.data, second.data), compact=False)
+    return WindowSummary(min(first.window_start, second.window_start), second.window_end, data)
 
 
 def all_version_metrics(

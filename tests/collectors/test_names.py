@@ -17,6 +17,7 @@ from collectors import (
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
+from metrics_core.control import CONTROL_METRICS
 from metrics_core.events import (
     ActiveConnectionsChanged,
     CircuitBreakerChanged,
@@ -124,6 +125,8 @@ def test_every_recorded_metric_has_a_description_a_unit_and_a_row_in_the_docs() 
 
     # Everything described, but the facade's and the registry's own metrics.
     self_metrics = {names.EXPORT_ERRORS_TOTAL, names.LISTENER_ERRORS_TOTAL, names.OVERFLOW_TOTAL}
+    # Recorded only under sampling, dimensions, filters, the switch or shedding (tests/control).
+    self_metrics |= set(CONTROL_METRICS)
     assert recorded.keys() == names.DESCRIPTIONS.keys() - self_metrics
     assert {name for name in recorded if f"`{name}`" not in table} == set()
 

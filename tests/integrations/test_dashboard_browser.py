@@ -468,3 +468,27 @@ def test_dashboard_without_data_says_so(
     assert page.page.text_content("#total-error-rate") == NULL
     assert page.table()["order"] == []
     assert page.problems == []
+
+
+def test_dashboard_splits_by_a_kept_dimension(visit: Callable[[str], Visit]) -> None:
+    metrics = Metrics(bus=EventBus()).collect(InferenceCollector(dimensions=("provider",)))
+    for provider, count in (("openai", 3), ("anthropic", 2)):
+        for _ in range(count):
+            metrics.bus.emit(
+                InferenceCompleted(
+                    model_name="chat",
+                    version="v1",
+                    duration_ms=9.0,
+                    attributes={"provider": provider},
+                )
+            )
+    try:
+        with serve_app(metrics_app(metrics, stream_interval=STREAM_INTERVAL)) as server:
+            page = visit(server.url + "/dashboard?by=provider")
+            page.wait_for_counts({"chat:v1|provider=openai": 3, "chat:v1|provider=anthropic": 2})
+            rows = page.table()["rows"]
+            assert rows["chat:v1|provider=openai"]["version"]["text"] == "v1 · provider=openai"
+            assert page.paths() == {"/dashboard?by=provider", "/metrics/stream?by=provider"}
+            assert page.problems == []
+    finally:
+        metrics.close()
