@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from metrics_core.clock import ManualClock
 from metrics_core.events import InferenceCompleted
 from metrics_core.facade import Metrics
 from metrics_core.registry import AggregatingRegistry
-from metrics_core.snapshot import CounterSeries
+from metrics_core.sampling import Sampling
+from metrics_core.snapshot import CounterSeries, DistributionSeries
 
 PRICES = {
     "gpt-4o": {"input": 2.5, "output": 10.0, "cached_input": 1.25},
@@ -125,3 +127,21 @@ def test_queries_read_the_computed_cost(priced: tuple[EventBus, AggregatingRegis
         )
 
     assert metrics.get_metrics("small", "v1", window=60).cost_usd == 4 * 0.15
+
+
+def test_computed_costs_stay_exact_when_requests_are_sampled_out() -> None:
+    bus = EventBus()
+    registry = AggregatingRegistry(clock=ManualClock(1_700_000_000.0))
+    metrics = Metrics(bus=bus, registry=registry, sampling=Sampling(requests=0.1))
+    metrics.collect(InferenceCollector(prices=PRICES))
+    for _ in range(200):
+        bus.emit(
+            InferenceCompleted(
+                model_name="small", version="v1", duration_ms=3.0, output_tokens=250_000
+            )
+        )
+
+    latency = registry.snapshot().get(names.LATENCY, {"model_name": "small", "version": "v1"})
+    assert isinstance(latency, DistributionSeries) and latency.count < 200  # latency was sampled
+    assert math.isclose(cost_of(registry, "small", "v1"), 200 * 0.15, rel_tol=1e-12)
+    metrics.close()
