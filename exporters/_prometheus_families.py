@@ -83,7 +83,10 @@ def _label_name(key: str) -> str:
 
 
 def check_bounds(name: str, bounds: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(float(b) for b in bounds if b != math.inf)
+    try:
+        values = tuple(float(b) for b in bounds if b != math.inf)
+    except (TypeError, ValueError, OverflowError):  # "x", None, 10**400
+        values = ()
     if (
         not values
         or not all(math.isfinite(b) for b in values)

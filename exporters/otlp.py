@@ -354,7 +354,10 @@ def _coarsened(
 
 
 def _checked_bounds(name: str, bounds: Sequence[float]) -> tuple[float, ...]:
-    values = tuple(float(bound) for bound in bounds)
+    try:
+        values = tuple(float(bound) for bound in bounds)
+    except (TypeError, ValueError, OverflowError):  # "x", None, 10**400
+        values = ()
     increasing = all(low < high for low, high in pairwise(values))
     if not values or not increasing or not all(math.isfinite(v) for v in values):
         raise ValueError(

@@ -95,6 +95,9 @@ _EMPTY = Snapshot(0.0, ())
 DEFAULT_PUSH_TIMEOUT = 5.0
 """Seconds a Pushgateway push may take before it fails."""
 
+DEFAULT_IDLE_TIMEOUT = 10.0
+"""Seconds a scrape connection may send nothing before ``serve()`` closes it."""
+
 
 def _read_only(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping))
@@ -274,7 +277,13 @@ class PrometheusExporter:
 
     # -- serving and pushing --------------------------------------------------------------
 
-    def serve(self, port: int = DEFAULT_PORT, address: str = DEFAULT_ADDRESS) -> PrometheusServer:
+    def serve(
+        self,
+        port: int = DEFAULT_PORT,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> PrometheusServer:
         """Serve :meth:`render`'s text at ``/metrics`` from a daemon thread.
 
         A scraper that asks for OpenMetrics (``Accept: application/openmetrics-text``,
@@ -283,10 +292,14 @@ class PrometheusExporter:
         Binds ``127.0.0.1`` unless ``address`` says otherwise (``"0.0.0.0"`` for
         every interface); ``port=0`` picks a free port (see the returned
         handle's ``port``). :meth:`close` stops it, as does the handle's ``stop()``.
+        A connection that sends nothing for ``idle_timeout`` seconds is closed, so idle
+        or stalled clients cannot hold the server's threads.
         """
+        timeout = check_seconds(idle_timeout, "idle_timeout")
+        handler = type("_IdleTimeoutHandler", (_QuietHandler,), {"timeout": timeout})
         server_class = _ThreadingServer6 if ":" in address else _ThreadingServer
         server = make_server(
-            address, port, self._wsgi_app, server_class=server_class, handler_class=_QuietHandler
+            address, port, self._wsgi_app, server_class=server_class, handler_class=handler
         )
         # A short poll interval: stop() waits for the loop to notice, up to one interval.
         thread = threading.Thread(
@@ -373,6 +386,13 @@ class PrometheusExporter:
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Log nothing: a scrape a second would flood stderr."""
+
+    def handle(self) -> None:
+        """Answer one request; a client idle past the socket timeout is dropped quietly."""
+        try:
+            super().handle()
+        except TimeoutError:
+            self.close_connection = True
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

@@ -22,6 +22,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 
 from integrations._span_attributes import SpanAttributes
+from metrics_core._validation import check_int, check_non_negative, shown
 from metrics_core.attributes import NO_ATTRIBUTES, EventAttributes
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.events import (
@@ -76,22 +77,18 @@ def check_model(model_name: object, version: object) -> None:
 
 
 def _count(value: object, field: str) -> int | None:
-    if value is None or (isinstance(value, int) and value.__class__ is int and value >= 0):
-        return value
-    raise ValueError(f"'{field}' must be an int >= 0 or None: {value!r}")
+    if value is None:
+        return None
+    return check_int(value, field, 0, " or None")
 
 
 def _number(value: object, field: str, upper: float = math.inf) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"'{field}' must be a number: {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"'{field}' must be finite: {value!r}")
-    if not 0.0 <= value <= upper:
-        bound = ">= 0" if upper == math.inf else "within [0, 1]"
-        raise ValueError(f"'{field}' must be {bound}: {value!r}")
-    return float(value)
+    number = check_non_negative(value, field)  # the library's one numeric validation
+    if number > upper:
+        raise ValueError(f"'{field}' must be within [0, 1]: {shown(value)}")
+    return number
 
 
 class InferenceSpan:

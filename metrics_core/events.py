@@ -81,16 +81,22 @@ def _optional_count(value: object, field: str) -> None:
     check_int(value, field, 0, " or None")
 
 
-def _timestamp(instance: Event, attribute: attrs.Attribute[float], value: float) -> None:
+def _check_timestamp(event: Event) -> None:
+    value = event.timestamp
     if value.__class__ is not float or not 0.0 <= value <= _MAX:
-        finite(instance, attribute, value)
+        finite(event, attrs.fields(Event).timestamp, value)
 
 
 @attrs.frozen(kw_only=True, slots=True)
 class Event:
     """Base of every event. ``timestamp`` is seconds since the epoch."""
 
-    timestamp: float = attrs.field(factory=time.time, validator=_timestamp)
+    timestamp: float = attrs.field(factory=time.time)
+
+    def __attrs_post_init__(self) -> None:
+        # In post-init, not as a field validator: an inline check costs less per event.
+        # Subclasses with a post-init of their own call this, or check the same way.
+        _check_timestamp(self)
 
 
 def _store_attributes(event: ModelEvent) -> None:
@@ -112,6 +118,9 @@ class ModelEvent(Event):
     attributes: Attributes = NO_ATTRIBUTES
 
     def __attrs_post_init__(self) -> None:
+        timestamp = self.timestamp
+        if timestamp.__class__ is not float or not 0.0 <= timestamp <= _MAX:
+            _check_timestamp(self)
         if not (self.model_name and self.version) or not (
             self.model_name.__class__ is str and self.version.__class__ is str
         ):
@@ -156,6 +165,9 @@ class InferenceCompleted(ModelEvent):
         name, version = self.model_name, self.version
         if not (name.__class__ is str and version.__class__ is str and name and version):
             _fail_model(self)
+        timestamp = self.timestamp
+        if timestamp.__class__ is not float or not 0.0 <= timestamp <= _MAX:
+            _check_timestamp(self)
         if self.attributes is not NO_ATTRIBUTES:
             _store_attributes(self)
         _non_negative(self, self.duration_ms, "duration_ms")
@@ -402,6 +414,7 @@ class HttpRequestFinished(Event):
     error_type: str | None = attrs.field(default=None, validator=optional_str)
 
     def __attrs_post_init__(self) -> None:
+        _check_timestamp(self)
         status = self.status_code
         if not (status.__class__ is int and 100 <= status <= 599):
             raise ValueError(f"'status_code' must be an int within 100..599: {status!r}")

@@ -39,6 +39,7 @@ from metrics_core.unheard import forget_own_bus, note_own_bus
 
 _log = get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
+_CLOSE_RESERVE = 0.5  # seconds of close()'s deadline kept for closing the exporters, at most
 
 
 class Metrics:
@@ -234,6 +235,8 @@ class Metrics:
 
     def stop_auto_export(self, timeout: float = 5.0) -> None:
         """Stop periodic export; waits up to ``timeout`` for a running export."""
+        if timeout != 0:  # 0: do not wait (close() may have no time left)
+            timeout = check_seconds(timeout, "timeout")
         if self._auto_stop is not None:
             self._auto_stop.set()
         thread = self._auto_thread
@@ -274,10 +277,12 @@ class Metrics:
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
         try:
-            # Half of what is left for the last export: a hung exporter cannot take the
-            # closing time of the others. Nothing is exported while recording is off.
+            # The closing keeps a reserve (a quarter of what is left, at most 0.5 s): a hung
+            # exporter cannot take the closing time of the others. Nothing is exported while
+            # recording is off.
+            reserve = min(_CLOSE_RESERVE, max(0.0, end - time.monotonic()) / 4)
             if self.control.enabled:
-                self._fanout.export(self.snapshot(), end - (end - time.monotonic()) / 2)
+                self._fanout.export(self.snapshot(), end - reserve)
             self._fanout.close(end)
         finally:
             if locked:
@@ -399,7 +404,7 @@ class Metrics:
         by: Iterable[str] = (),
         where: Mapping[str, Any] | None = None,
     ) -> dict[str, VersionMetrics]:
-        """``VersionMetrics`` of every version, keyed ``"model:version"``.
+        """``VersionMetrics`` of every version, keyed ``"model:version"`` (see its ``key``).
 
         ``by=("provider",)`` splits each version by the values of kept dimensions
         (keys ``"model:version|provider=openai"``); ``where`` filters like in

@@ -178,14 +178,14 @@ class VersionMetrics:
     def key(self) -> str:
         r"""``"model_name:version"``, the key of ``get_all_metrics``.
 
-        A ``:`` or ``\`` inside either name is escaped with a backslash, so that two
+        A ``:``, ``|`` or ``\`` inside either name is escaped with a backslash, so that two
         versions never share a key: ``("a:b", "c")`` gives ``a\:b:c`` and
         ``("a", "b:c")`` gives ``a:b\:c``. A split by dimensions appends
         ``|key=value`` per dimension the group has (``|``, ``=`` and ``\`` in a value
         escaped with a backslash).
         """
         model, version = self.model_name, self.version
-        if ":" in model or ":" in version or "\\" in model or "\\" in version:
+        if any(c in model or c in version for c in _KEY_SPECIAL):
             model, version = _escape_key(model), _escape_key(version)
         if not self.dimensions:
             return f"{model}:{version}"
@@ -199,8 +199,11 @@ class VersionMetrics:
         return self.window_end - self.window_start
 
 
+_KEY_SPECIAL = (":", "|", "\\")
+
+
 def _escape_key(name: str) -> str:
-    return name.replace("\\", "\\\\").replace(":", "\\:")
+    return name.replace("\\", "\\\\").replace(":", "\\:").replace("|", "\\|")
 
 
 def _escape_value(value: str) -> str:

@@ -49,6 +49,16 @@ class Tags(Mapping[str, str]):
         return cls(values)
 
     @classmethod
+    def _trusted(cls, values: dict[str, str], /) -> Tags:
+        """``Tags`` of string values under keys already checked (the registry's own tags)."""
+        tags = cls.__new__(cls)
+        items = tuple(sorted(values.items()))
+        object.__setattr__(tags, "_map", dict(items))
+        object.__setattr__(tags, "_items", items)
+        object.__setattr__(tags, "_hash", hash(items))
+        return tags
+
+    @classmethod
     def empty(cls) -> Tags:
         """Return the empty ``Tags``."""
         return _EMPTY

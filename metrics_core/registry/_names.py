@@ -17,6 +17,9 @@ from __future__ import annotations
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 
+MAX_METRIC_NAMES = 10_000
+"""Metric names a registry holds at most: a new name past it is refused with ``ValueError``."""
+
 RESERVED_FOR_DISTRIBUTIONS = frozenset({"le", "quantile"})
 """Tag keys a histogram or timer may not have: its exported buckets and quantiles add them."""
 
@@ -32,6 +35,19 @@ def backend_key(key: str) -> str:
     """
     label = key.replace(".", "_")
     return _RENAMED.get(label, label)
+
+
+def check_room_for_name(held: int, name: str) -> None:
+    """Refuse the new metric ``name`` when ``held`` names are held already.
+
+    Metric names come from code, not traffic; a name built from request data (a user
+    id in the name) would grow the registry without bound, so it fails loudly instead.
+    """
+    if held >= MAX_METRIC_NAMES:
+        raise ValueError(
+            f"a registry holds at most {MAX_METRIC_NAMES:,} metric names (put varying values "
+            f"in tags, not in names): {name!r}"
+        )
 
 
 class KeyGuard:

@@ -51,13 +51,13 @@ class Folding:
         if model is None:
             return OVERFLOW_TAGS
         version = tags.get(VERSION)
+        # Keys known valid and values already strings: the unchecked constructor (this
+        # runs for every folded value).
+        per_model = Tags._trusted({MODEL_NAME: model, OVERFLOW: "true"})
         candidates = (
-            (Tags({MODEL_NAME: model, OVERFLOW: "true"}),)
+            (per_model,)
             if version is None
-            else (
-                Tags({MODEL_NAME: model, VERSION: version, OVERFLOW: "true"}),
-                Tags({MODEL_NAME: model, OVERFLOW: "true"}),
-            )
+            else (Tags._trusted({MODEL_NAME: model, VERSION: version, OVERFLOW: "true"}), per_model)
         )
         for candidate in candidates:
             if candidate in family:

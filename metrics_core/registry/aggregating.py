@@ -28,7 +28,7 @@ from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.recorded import recorded
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
-from metrics_core.registry._names import KeyGuard
+from metrics_core.registry._names import KeyGuard, check_room_for_name
 from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
 from metrics_core.snapshot import (
     CounterSeries,
@@ -209,6 +209,7 @@ class AggregatingRegistry:
         known = self._kinds.get(name)
         if known is None:
             check_metric_name(name)
+            check_room_for_name(len(self._kinds), name)
         elif known is not kind:
             raise ValueError(f"metric {name!r} is a {known.value}, not a {kind.value}")
         family = self._by_kind[kind].setdefault(name, {})
@@ -242,7 +243,7 @@ class AggregatingRegistry:
     def _count_overflow(self, name: str, now: float) -> None:
         family = self._counters.setdefault(OVERFLOW_TOTAL, {})
         self._kinds[OVERFLOW_TOTAL] = MetricKind.COUNTER
-        key = Tags({"metric": name})
+        key = Tags._trusted({"metric": name})  # runs for every folded value: no re-checking
         counter = family.get(key)
         if not isinstance(counter, LiveCounter):
             counter = family[key] = LiveCounter(now, self._lock, self.clock)

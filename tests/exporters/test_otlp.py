@@ -463,6 +463,7 @@ def test_explicit_bounds_the_registry_does_not_count_are_refused(snapshot: Snaps
         ({"explicit_buckets": {"x": []}}, "'explicit_buckets['x']' must be a non-empty"),
         ({"explicit_buckets": {"x": [5, 1]}}, "'explicit_buckets['x']' must be a non-empty"),
         ({"explicit_buckets": {"x": [1, math.nan]}}, "'explicit_buckets['x']' must be a non-"),
+        ({"explicit_buckets": {"x": [1, 10**400]}}, "'explicit_buckets['x']' must be a non-"),
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:

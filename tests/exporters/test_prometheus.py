@@ -358,6 +358,10 @@ def test_buckets_off_the_recorded_bounds_come_from_the_sketch(
     [
         ({"buckets": {"x": []}}, "'buckets['x']' must be a non-empty increasing sequence: []"),
         ({"buckets": {"x": [2, 1]}}, "'buckets['x']' must be a non-empty increasing sequence"),
+        (
+            {"buckets": {"x": [1, 10**400]}},
+            "'buckets['x']' must be a non-empty increasing sequence",
+        ),
         ({"buckets": {"x": [float("nan")]}}, "'buckets['x']' must be a non-empty increasing"),
         ({"quantiles": (0.5, 1.5)}, "'quantiles' must be within [0, 1]: 1.5"),
         ({"summary_window": 0}, "'window' must be > 0 seconds and finite: 0"),

@@ -470,6 +470,26 @@ def test_dashboard_without_data_says_so(
     assert page.problems == []
 
 
+def test_dashboard_keeps_versions_whose_names_hold_colons_apart(
+    metrics: Metrics, server: RunningServer, visit: Callable[[str], Visit]
+) -> None:
+    # Joined as "model:version" both were "a:b:c", and one row hid the other (issue #10).
+    metrics.record_inference("a:b", "c", 10.0, success=True)
+    for _ in range(2):
+        metrics.record_inference("a", "b:c", 20.0, success=True)
+    page = visit(server.url + "/dashboard")
+    page.page.wait_for_function(
+        "() => document.querySelectorAll('#versions tr[data-key]').length === 2"
+        " && window.__dashboard.messages >= 1"
+    )
+    rows = page.table()["rows"]
+    assert {
+        key: (cells["model"]["text"], cells["version"]["text"], cells["request_count"]["text"])
+        for key, cells in rows.items()
+    } == {"a\\:b:c": ("a:b", "c", "1"), "a:b\\:c": ("a", "b:c", "2")}
+    assert page.problems == []
+
+
 def test_dashboard_splits_by_a_kept_dimension(visit: Callable[[str], Visit]) -> None:
     metrics = Metrics(bus=EventBus()).collect(InferenceCollector(dimensions=("provider",)))
     for provider, count in (("openai", 3), ("anthropic", 2)):

@@ -405,3 +405,16 @@ def test_stream_cache_is_fresh_for_half_an_interval_and_bounded(metrics: Metrics
     for window in range(1, 20):
         app.stream_data(float(window))
     assert len(app._stream_cache) == 8
+
+
+def test_versions_whose_names_hold_colons_are_two_entries(
+    metrics: Metrics, server: RunningServer
+) -> None:
+    metrics.record_inference("a:b", "c", 10.0, success=True)
+    for _ in range(2):
+        metrics.record_inference("a", "b:c", 20.0, success=True)
+    status, payload = get_json(base(server) + "/metrics/versions")
+    assert status == 200
+    assert [
+        (v["key"], v["model_name"], v["version"], v["request_count"]) for v in payload["versions"]
+    ] == [("a:b\\:c", "a", "b:c", 2), ("a\\:b:c", "a:b", "c", 1)]

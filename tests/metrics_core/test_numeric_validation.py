@@ -11,7 +11,9 @@ import math
 import re
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -24,8 +26,11 @@ from metrics_core.events import (
     DriftMeasured,
     Event,
     GpuSampled,
+    HttpRequestFinished,
     InferenceCompleted,
     InferenceFailed,
+    InferenceStarted,
+    ResourcesSampled,
     RetryAttempted,
 )
 from metrics_core.facade import Metrics
@@ -253,6 +258,34 @@ def test_events_reject_bad_numbers_with_a_value_error(build: object, message: st
         build()  # type: ignore[operator]
 
 
+@attrs.frozen(kw_only=True, slots=True)
+class UserEvent(Event):
+    """A user's own event, with no post-init of its own."""
+
+    payload: str = "x"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda ts: UserEvent(timestamp=ts),
+        lambda ts: ResourcesSampled(timestamp=ts),
+        lambda ts: InferenceStarted(model_name="m", version="v", timestamp=ts),
+        lambda ts: InferenceCompleted(model_name="m", version="v", duration_ms=1, timestamp=ts),
+        lambda ts: HttpRequestFinished(
+            method="GET", route="/", status_code=200, duration_ms=1, timestamp=ts
+        ),
+    ],
+)
+def test_every_event_checks_its_timestamp(build: Any) -> None:
+    with pytest.raises(ValueError, match=r"^'timestamp' must be finite: nan$"):
+        build(math.nan)
+    with pytest.raises(ValueError, match=r"^'timestamp' must be a number: '12'$"):
+        build("12")
+    assert build(Decimal("12.5")).timestamp.__class__ is float
+    assert build(12).timestamp == 12
+
+
 @pytest.mark.parametrize("success", ["yes", 1, None, "False"])
 def test_record_inference_wants_a_bool_success(metrics: Metrics, success: object) -> None:
     with pytest.raises(ValueError, match=f"^'success' must be a bool: {re.escape(repr(success))}$"):
@@ -291,6 +324,9 @@ def test_every_timeout_of_the_facade_is_checked_where_given(bad: object) -> None
         metrics.export_on_shutdown(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'deadline' must be"):
         metrics.close(deadline=bad)  # type: ignore[arg-type]
+    if bad != 0:  # stop_auto_export(0) does not wait, as close() calls it with no time left
+        with pytest.raises(ValueError, match="'timeout' must be"):
+            metrics.stop_auto_export(timeout=bad)  # type: ignore[arg-type]
     assert metrics.export() == []  # nothing was added, started or closed
     metrics.close(deadline=1.0)
 

@@ -26,3 +26,10 @@ def test_names_with_colons_give_two_keys_not_one() -> None:
         "a\\\\:b": ("a\\", "b", 1),
         "bert:v1": ("bert", "v1", 1),
     }
+
+
+def test_a_bar_in_a_version_cannot_pass_for_a_split_by_dimension() -> None:
+    registry = AggregatingRegistry(clock=ManualClock(T0))
+    metrics = Metrics(bus=EventBus(), registry=registry).collect(InferenceCollector())
+    metrics.record_inference("chat", "v1|provider=openai", 10.0, success=True)
+    assert list(metrics.get_all_metrics()) == ["chat:v1\\|provider=openai"]

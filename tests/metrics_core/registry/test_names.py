@@ -10,7 +10,7 @@ from exporters import PrometheusExporter
 from exporters._prometheus_families import _label_name
 from metrics_core.clock import ManualClock
 from metrics_core.registry import AggregatingRegistry
-from metrics_core.registry._names import backend_key
+from metrics_core.registry._names import MAX_METRIC_NAMES, backend_key
 from metrics_core.tags import Tags
 
 T0 = 1_700_000_000.0
@@ -100,3 +100,12 @@ def test_backend_key_spells_keys_as_the_prometheus_exporter_does(key: str) -> No
 def test_le_and_exported_le_on_one_gauge_are_refused(registry: AggregatingRegistry) -> None:
     with pytest.raises(ValueError, match="'exported_le' and 'le' of metric 'g' both read"):
         registry.gauge("g", {"le": "1", "exported_le": "2"}, 1.0)
+
+
+def test_metric_names_are_bounded(registry: AggregatingRegistry) -> None:
+    for i in range(MAX_METRIC_NAMES):
+        registry.counter(f"m{i}", {})
+    with pytest.raises(ValueError, match="holds at most 10,000 metric names"):
+        registry.counter("one_more", {})
+    registry.counter("m7", {}, 2)  # the names held go on working
+    assert registry.series_count() == MAX_METRIC_NAMES

@@ -76,3 +76,11 @@ def test_expired_overflow_series_give_their_budget_back() -> None:
     )
     assert isinstance(folded, CounterSeries)
     assert folded.total == 1
+
+
+def test_overflow_tags_equal_and_hash_like_checked_tags() -> None:
+    items = {"model_name": "m", "version": "v:1", "overflow": "true"}
+    trusted = Tags._trusted(dict(items))
+    assert trusted == Tags(items)
+    assert hash(trusted) == hash(Tags(items))
+    assert list(trusted.items()) == sorted(items.items())
