@@ -30,6 +30,8 @@ _BASE = 2.0 ** (1.0 / _PER_OCTAVE)
 _log2 = math.log2
 _ceil = math.ceil
 
+_SHORT = 8  # a tuple of up to this many counts is smaller than an array
+
 Counts = array | tuple[int, ...] | list[int]  # type: ignore[type-arg]
 
 
@@ -49,8 +51,12 @@ def bucket_upper(index: int) -> float:
 
 
 def _compact(counts: list[int]) -> Counts:
-    """Store counts in the narrowest unsigned array that holds them."""
-    top = max(counts, default=0)
+    """Store counts in the narrowest unsigned array that holds them (a tuple when short)."""
+    if len(counts) <= _SHORT:
+        return tuple(counts)
+    top = max(counts)
+    if top < 1 << 8:
+        return array("B", counts)
     if top < 1 << 16:
         return array("H", counts)
     if top < 1 << 32:

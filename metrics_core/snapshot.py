@@ -1,7 +1,8 @@
 """``Snapshot``: an immutable, consistent copy of a registry's series.
 
 Exporters and queries read snapshots, never registry internals. A snapshot is
-taken under the registry's lock in one pass; recording goes on while exporters
+taken in one pass under the registry's lock, each series frozen under its own
+lock (consistent per series); recording goes on while exporters
 read it. Every series answers windowed questions (``window_total``,
 ``window_summary``) for any window from 1 s to 1 h ending at a given time.
 """

@@ -21,14 +21,19 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import attrs
 
+from metrics_core._ring_sums import FrozenSum, RingSum, window_data
 from metrics_core.sketch import EMPTY, BucketData, merge_all
 
 TIERS: tuple[tuple[int, int], ...] = ((1, 60), (10, 61), (60, 61))
 """(slot width in seconds, slots kept) of each tier, finest first."""
+
+RING_SUMS: tuple[tuple[int, ...], ...] = ((60,), (61, 30), (61, 30))
+"""Per tier, how many newest slots each running sum of a distribution covers:
+whole rings (1 min, 10 min, 1 h) and halves (5 min, 30 min)."""
 
 MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
@@ -60,6 +65,8 @@ class WindowView(Generic[T]):
     pending: tuple[tuple[float, tuple[T, ...]] | None, ...]
     current: Piece[T] | None
     first_seen: float
+    sums: tuple[tuple[FrozenSum, ...], ...] | None = attrs.field(default=None, repr=False, eq=False)
+    """Running bucket counts of each tier's newest slots (distributions only)."""
 
     def parts(self, window: float, now: float) -> tuple[list[T], float]:
         """The slot values inside ``window`` seconds before ``now``, and the effective start.
@@ -78,7 +85,11 @@ class WindowView(Generic[T]):
         starts = self.starts[tier]
         first = bisect_left(starts, start)
         last = bisect_right(starts, now)
-        parts = [value for _, value in ring[first:last]]
+        summed = None
+        if self.sums is not None and last == len(ring):  # a distribution's ring
+            rollups = cast("tuple[Piece[BucketData], ...]", ring)
+            summed = window_data(self.sums[tier], rollups, first)
+        parts = [value for _, value in ring[first:last]] if summed is None else [cast(T, summed)]
         for pending in self.pending[:tier]:
             if pending is not None and start <= pending[0] - pending[0] % width <= now:
                 parts.extend(pending[1])
@@ -94,19 +105,29 @@ class WindowView(Generic[T]):
 class _Tiers(Generic[T]):
     """Rotation shared by counters and distributions: closed slots, rollups, rings.
 
-    Rings are tuples, replaced (not mutated) when a slot closes, so a view shares
-    them without copying. A block's rollup is merged once, when the block ends.
+    Rings are lists, appended to as slots close; a view shares an immutable tuple
+    of each ring, built when a view first asks after a change and kept until the
+    next. A series closing a slot per event (a sparse one) so pays no tuple copy
+    per event, and one read per scrape pays one copy per changed ring. A block's
+    rollup is merged once, when the block ends; ``on_block`` sees each finished
+    block of the last tier.
     """
 
-    __slots__ = ("_merge", "_on_block", "closed", "pending", "starts")
+    __slots__ = ("_frozen", "_merge", "_on_block", "_sums", "closed", "pending")
 
     def __init__(
-        self, merge: Callable[[Iterable[T]], T], on_block: Callable[[T], None] | None = None
+        self,
+        merge: Callable[[Iterable[T]], T],
+        on_block: Callable[[T], None] | None = None,
+        sums: Iterable[Iterable[int]] | None = None,
     ) -> None:
         self._merge = merge
         self._on_block = on_block
-        self.closed: list[tuple[Piece[T], ...]] = [() for _ in TIERS]
-        self.starts: list[tuple[float, ...]] = [() for _ in TIERS]  # for bisect
+        self._sums = None if sums is None else [[RingSum(n) for n in sizes] for sizes in sums]
+        self.closed: list[list[Piece[T]]] = [[] for _ in TIERS]
+        self._frozen: list[tuple[tuple[Piece[T], ...], tuple[float, ...]] | None] = [
+            None for _ in TIERS
+        ]
         self.pending: list[tuple[float, list[T]] | None] = [None] * (len(TIERS) - 1)
 
     def close(self, start: float, value: T) -> None:
@@ -115,11 +136,17 @@ class _Tiers(Generic[T]):
         self._push(1, start, value)
 
     def _append(self, tier: int, piece: Piece[T]) -> None:
-        ring, starts = self.closed[tier], self.starts[tier]
-        if len(ring) >= TIERS[tier][1]:
-            ring, starts = ring[1:], starts[1:]
-        self.closed[tier] = (*ring, piece)
-        self.starts[tier] = (*starts, piece[0])
+        ring = self.closed[tier]
+        ring.append(piece)
+        held = len(ring)
+        if self._sums is not None:
+            for ring_sum in self._sums[tier]:
+                ring_sum.apply(piece[1], 1)  # type: ignore[arg-type]
+                if held > ring_sum.size:  # the slot that leaves the newest ``size``
+                    ring_sum.apply(ring[held - 1 - ring_sum.size][1], -1)  # type: ignore[arg-type]
+        if held > TIERS[tier][1]:
+            del ring[0]
+        self._frozen[tier] = None
 
     def _push(self, tier: int, start: float, value: T) -> None:
         width = TIERS[tier][0]
@@ -128,10 +155,10 @@ class _Tiers(Generic[T]):
         if pending is not None and pending[0] != block:
             merged = self._merge(pending[1])
             self._append(tier, (pending[0], merged))
-            if tier == 1 and self._on_block is not None:
-                self._on_block(merged)
             if tier + 1 < len(TIERS):
                 self._push(tier + 1, pending[0], merged)
+            elif self._on_block is not None:
+                self._on_block(merged)
             pending = None
         if pending is None:
             self.pending[tier - 1] = (block, [value])
@@ -139,13 +166,34 @@ class _Tiers(Generic[T]):
             pending[1].append(value)
 
     def unsettled(self) -> list[T]:
-        """Values closed since the last tier-1 block ended (not yet passed to ``on_block``)."""
-        pending = self.pending[0]
-        return [] if pending is None else list(pending[1])
+        """Values closed since the last block of the last tier ended (not yet in ``on_block``)."""
+        out: list[T] = []
+        for pending in reversed(self.pending):
+            if pending is not None:
+                out.extend(pending[1])
+        return out
+
+    def _ring(self, tier: int) -> tuple[tuple[Piece[T], ...], tuple[float, ...]]:
+        frozen = self._frozen[tier]
+        if frozen is None:
+            ring = tuple(self.closed[tier])
+            frozen = self._frozen[tier] = (ring, tuple([piece[0] for piece in ring]))
+        return frozen
 
     def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
+        rings = [self._ring(tier) for tier in range(len(TIERS))]
         pending = tuple(None if p is None else (p[0], tuple(p[1])) for p in self.pending)
-        return WindowView(tuple(self.closed), tuple(self.starts), pending, current, first_seen)
+        sums = None
+        if self._sums is not None:
+            sums = tuple(tuple(s.frozen() for s in tier) for tier in self._sums)
+        return WindowView(
+            tuple(ring for ring, _ in rings),
+            tuple(starts for _, starts in rings),
+            pending,
+            current,
+            first_seen,
+            sums,
+        )
 
 
 def _sum(values: Iterable[float]) -> float:
@@ -213,7 +261,7 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[BucketData] = _Tiers(merge_all, self._settle)
+        self._tiers: _Tiers[BucketData] = _Tiers(merge_all, self._settle, RING_SUMS)
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
@@ -237,6 +285,9 @@ class WindowedDistribution:
         self._open_end = self._open_start + 1
 
     def _open_data(self) -> BucketData:
+        if self.count == 1 and self.positive:  # a sparse series' usual slot
+            ((index, _),) = self.positive.items()
+            return BucketData(1, self.total, self.minimum, self.maximum, 0, (index, (1,)))
         return BucketData.from_sparse(
             self.count,
             self.total,
@@ -248,6 +299,7 @@ class WindowedDistribution:
         )
 
     def _settle(self, block: BucketData) -> None:
+        # Once a minute: the all-time summary is the widest value a series holds.
         self._closed_all = merge_all((self._closed_all, block))
 
     def all_time_parts(self) -> list[BucketData]:

@@ -1,9 +1,15 @@
 """Live series of the aggregating registry: the code on the request path.
 
-Each live series records under the registry's lock and reads the registry's
-clock. A series dropped by the idle sweep is marked ``expired``; a record that
-finds it so returns ``False`` and the caller resolves the series again, so a
-value racing the sweep is never lost.
+A counter or distribution record validates the value, reads the registry's
+clock and, while the open one-second slot is current, appends the value to the
+series' ``deque``: one atomic call, no lock. The series folds what was
+appended (``drain``) under its own lock when the slot ends, when the buffer
+holds ``DRAIN_AT`` values and before every read, so threads recording into one
+series do not queue on a lock held across a GIL switch. A value that fails
+validation raises before it reaches the buffer.
+
+A series dropped by the idle sweep is marked ``expired``; a record that finds it
+so returns ``False`` and the caller resolves the series again.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left
+from collections import Counter, deque
+from itertools import repeat
 
 from metrics_core._validation import MAX_VALUE, check_finite, check_non_negative
 from metrics_core.clock import Clock
@@ -20,17 +28,23 @@ from metrics_core.windows import WindowedCounter, WindowedDistribution
 _MAX = MAX_VALUE
 _log2 = math.log2
 _ceil = math.ceil
+_times64 = (64.0).__mul__
+_BATCH = 16  # from this many values on, a drain counts buckets with C-level maps
+
+DRAIN_AT = 256
+"""Values a series buffers before a record folds them in (a bound on its memory)."""
 
 
 class LiveCounter(WindowedCounter):
     """A counter series."""
 
-    __slots__ = ("_clock", "_lock", "expired", "updated_at")
+    __slots__ = ("_clock", "_lock", "_pending", "expired", "updated_at")
 
     def __init__(self, now: float, lock: threading.Lock, clock: Clock) -> None:
         super().__init__(now)
         self._lock = lock
         self._clock = clock
+        self._pending: deque[float] = deque()
         self.expired = False
         self.updated_at = now
 
@@ -45,15 +59,35 @@ class LiveCounter(WindowedCounter):
             0.0 <= increment <= _MAX
         ):
             increment = check_non_negative(increment, "increment")
+        if self.expired:
+            return False
+        pending = self._pending
+        if self._clock() < self._open_end:
+            pending.append(increment)  # atomic: no lock on the common path
+            if len(pending) >= DRAIN_AT and self._lock.acquire(blocking=False):
+                try:  # a full buffer: fold it now, unless another thread is at it
+                    self.drain()
+                finally:
+                    self._lock.release()
+            return True
         with self._lock:
             if self.expired:
                 return False
+            self.drain()
             now = self._clock()
             if now >= self._open_end:
                 self.rotate(now)
                 self.updated_at = now
             self._open += increment
         return True
+
+    def drain(self) -> None:
+        """Fold the increments appended since the last drain into the open slot (under the lock)."""
+        pending = self._pending
+        count = len(pending)
+        if count:
+            pop = pending.popleft
+            self._open += sum([pop() for _ in range(count)])
 
 
 class LiveGauge:
@@ -78,11 +112,12 @@ class LiveGauge:
             -_MAX <= value <= _MAX
         ):
             value = check_finite(value, "value")
-        with self._lock:
-            if self.expired:
-                return False
-            self.value = value
-            self.updated_at = self._clock()
+        if self.expired:
+            return False
+        # Two stores, no lock: a reader sees the last value set, at worst beside the time
+        # of a set racing it. Gauges never expire by idleness, only by ``clear()``.
+        self.value = value
+        self.updated_at = self._clock()
         return True
 
 
@@ -90,7 +125,8 @@ class LiveDistribution(WindowedDistribution):
     """A histogram or timer series (timers reject negative durations)."""
 
     __slots__ = (
-        "_clock", "_floor", "_lock", "bounds", "bucket_counts", "expired", "kind", "updated_at",
+        "_clock", "_floor", "_lock", "_pending", "bounds", "bucket_counts", "expired", "kind",
+        "updated_at",
     )  # fmt: skip
 
     def __init__(
@@ -104,6 +140,7 @@ class LiveDistribution(WindowedDistribution):
         super().__init__(now)
         self._lock = lock
         self._clock = clock
+        self._pending: deque[float] = deque()
         self.expired = False
         self.updated_at = now
         self.kind = kind
@@ -124,32 +161,78 @@ class LiveDistribution(WindowedDistribution):
             if self.kind is MetricKind.TIMER:
                 value = check_non_negative(value, "duration_ms")
             value = check_finite(value, "value")
+        if self.expired:
+            return False
+        pending = self._pending
+        if self._clock() < self._open_end:
+            pending.append(value)  # atomic: no lock on the common path
+            if len(pending) >= DRAIN_AT and self._lock.acquire(blocking=False):
+                try:  # a full buffer: fold it now, unless another thread is at it
+                    self.drain()
+                finally:
+                    self._lock.release()
+            return True
         with self._lock:
             if self.expired:
                 return False
+            self.drain()
             now = self._clock()
             if now >= self._open_end:
                 self.rotate(now)
                 self.updated_at = now
-            self.count += 1
-            self.total += value
-            # Plain comparisons: min()/max() calls cost ~250 ns more here.
-            if value < self.minimum:
-                self.minimum = value
-            if value > self.maximum:
-                self.maximum = value
-            if value > 0.0:
-                index = _ceil(_log2(value) * 64) - 1
-                positive = self.positive
-                positive[index] = positive.get(index, 0) + 1
-            elif value == 0.0:
-                self.zeros += 1
-            else:
-                index = _ceil(_log2(-value) * 64) - 1
-                negative = self.negative
-                negative[index] = negative.get(index, 0) + 1
-            self.bucket_counts[bisect_left(self.bounds, value)] += 1
+            self._fold(value)
         return True
+
+    def drain(self) -> None:
+        """Fold the values appended since the last drain into the open slot (under the lock)."""
+        pending = self._pending
+        count = len(pending)
+        if count < _BATCH:
+            pop = pending.popleft
+            for _ in range(count):
+                self._fold(pop())
+            return
+        pop = pending.popleft
+        values = [pop() for _ in range(count)]
+        low = min(values)
+        if low <= 0.0:
+            for value in values:
+                self._fold(value)
+            return
+        # Many positive values: count bucket indices with C-level maps.
+        self.count += count
+        self.total += sum(values)
+        high = max(values)
+        if low < self.minimum:
+            self.minimum = low
+        if high > self.maximum:
+            self.maximum = high
+        counts = self.bucket_counts
+        for index, n in Counter(map(bisect_left, repeat(self.bounds, count), values)).items():
+            counts[index] += n
+        positive = self.positive
+        for index, n in Counter(map(_ceil, map(_times64, map(_log2, values)))).items():
+            positive[index - 1] = positive.get(index - 1, 0) + n
+
+    def _fold(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        # Plain comparisons: min()/max() calls cost ~250 ns more here.
+        if value < self.minimum:
+            self.minimum = value
+        if value > self.maximum:
+            self.maximum = value
+        if value > 0.0:
+            index = _ceil(_log2(value) * 64) - 1
+            positive = self.positive
+            positive[index] = positive.get(index, 0) + 1
+        elif value == 0.0:
+            self.zeros += 1
+        else:
+            index = _ceil(_log2(-value) * 64) - 1
+            negative = self.negative
+            negative[index] = negative.get(index, 0) + 1
+        self.bucket_counts[bisect_left(self.bounds, value)] += 1
 
 
 LiveSeries = LiveCounter | LiveGauge | LiveDistribution

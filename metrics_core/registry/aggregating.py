@@ -27,6 +27,7 @@ from metrics_core.buckets import DEFAULT_BUCKETS
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.recorded import recorded
+from metrics_core.registry._index import VersionIndex, version_of
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
 from metrics_core.registry._names import KeyGuard, check_room_for_name
 from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
@@ -130,6 +131,7 @@ class AggregatingRegistry:
             MetricKind.TIMER: self._timers,
         }
         self._kinds: dict[str, MetricKind] = {}
+        self._index: VersionIndex[LiveSeries] = VersionIndex()
         self._next_sweep = -_INF
         self._folding = Folding(max_series_per_metric)
         self._keys = KeyGuard()
@@ -227,18 +229,21 @@ class AggregatingRegistry:
         else:
             self._keys.admit(kind, name, tags)
         series = family[tags] = self._new_series(kind, name, now)
+        self._index.add(kind, name, tags, series)
         return series, folded
 
     def _new_series(self, kind: MetricKind, name: str, now: float) -> LiveSeries:
+        # One lock per series: threads recording into different series never wait
+        # on each other. Lock order: the registry's lock, then a series' lock.
         if kind is MetricKind.COUNTER:
-            return LiveCounter(now, self._lock, self.clock)
+            return LiveCounter(now, threading.Lock(), self.clock)
         if kind is MetricKind.GAUGE:
-            return LiveGauge(now, self._lock, self.clock)
+            return LiveGauge(now, threading.Lock(), self.clock)
         default = (
             DEFAULT_TIMER_BUCKETS_MS if kind is MetricKind.TIMER else DEFAULT_HISTOGRAM_BUCKETS
         )
         bounds = self._buckets.get(name, default)
-        return LiveDistribution(now, self._lock, self.clock, kind, bounds)
+        return LiveDistribution(now, threading.Lock(), self.clock, kind, bounds)
 
     def _count_overflow(self, name: str, now: float) -> None:
         family = self._counters.setdefault(OVERFLOW_TOTAL, {})
@@ -246,9 +251,10 @@ class AggregatingRegistry:
         key = Tags._trusted({"metric": name})  # runs for every folded value: no re-checking
         counter = family.get(key)
         if not isinstance(counter, LiveCounter):
-            counter = family[key] = LiveCounter(now, self._lock, self.clock)
-        counter.add(1.0, now)
-        counter.updated_at = now
+            counter = family[key] = LiveCounter(now, threading.Lock(), self.clock)
+        with counter._lock:
+            counter.add(1.0, now)
+            counter.updated_at = now
 
     def _sweep(self, now: float) -> None:
         """Drop series idle longer than the TTL; runs at most every ttl/10 (<= 60 s)."""
@@ -257,12 +263,18 @@ class AggregatingRegistry:
         if ttl is None:
             return
         horizon = now - ttl
-        for by_name in (self._counters, self._histograms, self._timers):
+        for kind in (MetricKind.COUNTER, MetricKind.HISTOGRAM, MetricKind.TIMER):
+            by_name = self._by_kind[kind]
             for name in list(by_name):
                 family = by_name[name]
                 expired = [t for t, s in family.items() if s.active_until() < horizon]
                 for tags in expired:
-                    family.pop(tags).expired = True
+                    series = family[tags]
+                    with series._lock:  # a record in flight lands before the mark, or retries
+                        if series.active_until() < horizon:
+                            del family[tags]
+                            series.expired = True
+                            self._index.remove(kind, name, tags)
                 if expired:
                     self._folding.recount(name, family)
                 if not family:
@@ -275,13 +287,20 @@ class AggregatingRegistry:
     def snapshot(
         self, *, names: Iterable[str] | None = None, match: Mapping[str, str] | None = None
     ) -> Snapshot:
-        """An immutable copy of the selected series, consistent at one instant."""
+        """An immutable copy of the selected series, each consistent in itself (drained, frozen)."""
         wanted = None if names is None else set(names)
         out: list[Series] = []
+        version = None if match is None else version_of(match)
         with self._lock:
             now = self.clock()
             if now >= self._next_sweep:
                 self._sweep(now)
+            if match is not None and version is not None:
+                # One version's series from the index, not a scan of every series.
+                for (kind, name, tags), live in self._index.members(*version):
+                    if (wanted is None or name in wanted) and tags.includes(match):
+                        out.append(_freeze(kind, name, tags, live))
+                return Snapshot(now, tuple(out))
             for kind, by_name in self._by_kind.items():
                 selected = (
                     by_name.items()
@@ -313,18 +332,27 @@ class AggregatingRegistry:
             for by_name in self._by_kind.values():
                 for family in by_name.values():
                     for series in family.values():
-                        series.expired = True
+                        with series._lock:
+                            series.expired = True
                 by_name.clear()
             self._kinds.clear()
+            self._index.clear()
             self._folding.clear()
             self._keys.clear()
 
 
 def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
+    with live._lock:
+        return _copy(kind, name, tags, live)
+
+
+def _copy(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
     if isinstance(live, LiveCounter):
+        live.drain()
         return CounterSeries(name, tags, live.total, live.updated_at, live.view())
     if isinstance(live, LiveGauge):
         return GaugeSeries(name, tags, live.value, live.updated_at)
+    live.drain()
     window, all_time_parts = live.view()
     return DistributionSeries(
         kind,

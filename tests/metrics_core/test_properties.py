@@ -375,6 +375,18 @@ def assert_windows_match(records: Sequence[Record], pairs: Sequence[tuple[float,
         assert summary.maximum == max(amounts, default=-math.inf)
         assert summary.window_start == expected_start, (window, now)
         assert summary.window_end == now
+        # Buckets exactly: the running ring sums against the model and against plain merges.
+        expected = BucketData.of(amounts)
+        assert summary.data.positive_buckets() == expected.positive_buckets(), (window, now)
+        assert summary.data.zeros == expected.zeros
+        plain, _ = attrs.evolve(timer.window, sums=None).parts(window, now)
+        merged = merge_all(plain)
+        assert summary.data.positive_buckets() == merged.positive_buckets()
+        assert (summary.count, summary.minimum, summary.maximum) == (
+            merged.count,
+            merged.minimum,
+            merged.maximum,
+        )
 
 
 @settings(PROPERTY, max_examples=120)

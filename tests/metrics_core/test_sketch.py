@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Callable
 
 import numpy as np
@@ -94,7 +93,8 @@ def test_from_sparse_and_dense() -> None:
     assert offset == 63
     assert len(counts) == 127 - 63 + 1
     assert dense({}) == (0, ())
-    assert dense({5: 3, 7: 1}) == (5, array("H", [3, 0, 1]))
+    offset, counts = dense({5: 3, 7: 1})
+    assert (offset, list(counts)) == (5, [3, 0, 1])
     assert data.mean == 10.0 / 6
 
 

@@ -603,3 +603,69 @@ def test_concurrent_recording_is_exact(clock: ManualClock, registry: Aggregating
     assert latency.all_time.maximum == 49.0
     assert sum(latency.bucket_counts) == total
     assert latency.window_summary(3600, snap.taken_at).count == total
+
+
+def test_threads_on_one_series_and_on_many_versions_count_exactly(clock: ManualClock) -> None:
+    """16 threads append without a lock into shared and own series while slots rotate,
+    buffers fill past ``DRAIN_AT`` and a reader drains them: nothing is lost or doubled."""
+    registry = AggregatingRegistry(clock=clock)
+    threads_n, per_thread = 16, 3_000
+    start = threading.Barrier(threads_n + 1)
+    errors: list[BaseException] = []
+    done = threading.Event()
+    shared_latency = registry.instrument(MetricKind.TIMER, "latency", V1)
+    shared_tokens = registry.instrument(MetricKind.HISTOGRAM, "tokens", V1)
+
+    def work(thread: int) -> None:
+        own = {"model_name": "bert", "version": f"t{thread}"}
+        own_counter = registry.instrument(MetricKind.COUNTER, "requests_total", own)
+        try:
+            start.wait()
+            for k in range(per_thread):
+                shared_latency.record(float(k % 100))
+                shared_tokens.record(k % 7)  # zeros go through the per-value path
+                own_counter.record(1.0)
+                registry.counter("requests_total", V1)
+                if thread == 0 and k % 500 == 0:
+                    clock.advance(1.0)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    def read() -> None:
+        try:
+            start.wait()
+            while not done.is_set():
+                found = registry.snapshot().get("requests_total", V1)
+                assert not isinstance(found, GaugeSeries)
+                assert found is None or found.total <= threads_n * per_thread
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads_n)]
+    reader = threading.Thread(target=read)
+    for thread in [*workers, reader]:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    done.set()
+    reader.join()
+
+    assert errors == []
+    _check_exact(registry.snapshot(), threads_n, per_thread)
+
+
+def _check_exact(snap: Snapshot, threads_n: int, per_thread: int) -> None:
+    total = threads_n * per_thread
+    assert counter(snap, "requests_total", V1).total == total
+    for n in range(threads_n):
+        own = {"model_name": "bert", "version": f"t{n}"}
+        assert counter(snap, "requests_total", own).total == per_thread
+    latency = dist(snap, "latency", V1)
+    assert latency.count == total
+    assert latency.total == threads_n * sum(float(k % 100) for k in range(per_thread))
+    assert sum(latency.bucket_counts) == total
+    assert latency.window_summary(3600, snap.taken_at).count == total
+    tokens = dist(snap, "tokens", V1)
+    assert tokens.count == total
+    assert tokens.all_time.zeros == threads_n * len(range(0, per_thread, 7))
+    assert tokens.total == threads_n * sum(k % 7 for k in range(per_thread))

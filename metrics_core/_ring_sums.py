@@ -1,0 +1,186 @@
+"""Running bucket counts over the newest slots of a ring: windows without big merges.
+
+A query of a one-minute window merges up to 60 one-second slots, each a few
+hundred buckets wide: tens of microseconds per slot, per series, per read. A
+``RingSum`` keeps the bucket counts of the newest ``size`` slots of one ring,
+adding each slot as it closes and subtracting the one that leaves. Counts are
+integers, so the subtraction is exact; a window then costs one copy plus the few
+slots between the sum and the window (``window_data``). Totals, minimums and
+maximums do not subtract: they are read from the window's own slots, which costs
+one attribute read per slot, not one addition per bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+from operator import add, sub
+from typing import Any
+
+from metrics_core.sketch import BucketData, Counts
+
+Run = tuple[int, "array[int]"]
+"""``(offset, counts)`` of a running sum."""
+
+
+def _apply(run: Run, offset: int, counts: Counts, op: object) -> Run:
+    """``run`` with ``counts`` (starting at bucket ``offset``) added or subtracted."""
+    try:
+        return _apply_to(run, offset, counts, op)
+    except OverflowError:  # over 2**32 in one bucket: widen to 64 bits
+        return _apply_to((run[0], array("Q", run[1])), offset, counts, op)
+
+
+def _apply_to(run: Run, offset: int, counts: Counts, op: object) -> Run:
+    low, acc = run
+    size = len(counts)
+    if not len(acc):
+        low, acc = offset, array(acc.typecode, bytes(acc.itemsize * size))
+    elif offset < low or offset + size > low + len(acc):
+        new_low = min(low, offset)
+        high = max(low + len(acc), offset + size)
+        grown = array(acc.typecode, bytes(acc.itemsize * (high - new_low)))
+        grown[low - new_low : low - new_low + len(acc)] = acc
+        low, acc = new_low, grown
+    start = offset - low
+    if size <= 4:  # a thin slot: a sparse series' usual one
+        if op is add:
+            for k, count in enumerate(counts, start):
+                acc[k] += count
+        else:
+            for k, count in enumerate(counts, start):
+                acc[k] -= count
+    else:
+        end = start + size
+        acc[start:end] = array(acc.typecode, map(op, acc[start:end], counts))  # type: ignore[call-overload]
+    return low, acc
+
+
+class RingSum:
+    """Bucket counts of the newest ``size`` slots of a ring; not thread-safe by itself."""
+
+    __slots__ = ("_frozen", "count", "negative", "positive", "size", "zeros")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.count = 0
+        self.zeros = 0
+        self.positive: Run = (0, array("I"))
+        self.negative: Run = (0, array("I"))
+        self._frozen: FrozenSum | None = None
+
+    def apply(self, data: BucketData, sign: int) -> None:
+        """Add (``sign`` 1) or subtract (``sign`` -1) one slot."""
+        self._frozen = None
+        op = add if sign > 0 else sub
+        self.count += sign * data.count
+        self.zeros += sign * data.zeros
+        if not self.count:  # empty again: drop the width the old slots spanned
+            self.zeros = 0
+            self.positive = self.negative = (0, array("I"))
+            return
+        offset, counts = data.positive
+        if len(counts):
+            self.positive = _apply(self.positive, offset, counts, op)
+        offset, counts = data.negative
+        if len(counts):
+            self.negative = _apply(self.negative, offset, counts, op)
+
+    def frozen(self) -> FrozenSum:
+        """An immutable copy, kept until the next change."""
+        if self._frozen is None:
+            self._frozen = FrozenSum(
+                self.size,
+                self.count,
+                self.zeros,
+                (self.positive[0], self.positive[1][:]),
+                (self.negative[0], self.negative[1][:]),
+            )
+        return self._frozen
+
+
+class FrozenSum:
+    """An immutable ``RingSum``: the counts of the newest ``size`` slots at one instant."""
+
+    __slots__ = ("count", "negative", "positive", "size", "zeros")
+
+    def __init__(
+        self,
+        size: int,
+        count: int,
+        zeros: int,
+        positive: Run,
+        negative: Run,
+    ) -> None:
+        self.size = size
+        self.count = count
+        self.zeros = zeros
+        self.positive = positive
+        self.negative = negative
+
+
+def window_data(
+    sums: Sequence[FrozenSum], ring: Sequence[tuple[float, BucketData]], first: int
+) -> BucketData | None:
+    """The merge of the values of ``ring[first:]`` (its newest slots) from a running sum.
+
+    Picks the sum covering the number of slots closest to the window's and adds or
+    subtracts the slots in between. ``None`` when merging the slots directly is no
+    dearer (few slots, or no sum close enough).
+    """
+    held = len(ring)
+    wanted = held - first
+    best: FrozenSum | None = None
+    cost = wanted - 2
+    for candidate in sums:
+        covered = min(candidate.size, held)
+        if abs(covered - wanted) < cost:
+            best, cost = candidate, abs(covered - wanted)
+    if best is None:
+        return None
+    covered = min(best.size, held)
+    inside = [value for _, value in ring[first:]]
+    count, zeros = best.count, best.zeros
+    if covered > wanted:  # the sum reaches further back: take the older slots out
+        between, sign = ring[held - covered : first], -1
+    else:  # the window reaches further back: put the older slots in
+        between, sign = ring[first : held - covered], 1
+    if not between:  # the sum is the window: its counts are shared, not copied
+        positive: list[Any] = list(best.positive)
+        negative: list[Any] = list(best.negative)
+    else:
+        positive = [best.positive[0], list(best.positive[1])]
+        negative = [best.negative[0], list(best.negative[1])]
+    for _, part in between:
+        count += sign * part.count
+        zeros += sign * part.zeros
+        _shift(positive, part.positive, sign)
+        _shift(negative, part.negative, sign)
+    return BucketData(
+        count,
+        math.fsum([part.total for part in inside]),
+        min([part.minimum for part in inside]),
+        max([part.maximum for part in inside]),
+        zeros,
+        (positive[0], positive[1]),
+        (negative[0], negative[1]),
+    )
+
+
+def _shift(run: list[object], part: tuple[int, Counts], sign: int) -> None:
+    offset, counts = part
+    if not len(counts):
+        return
+    low, acc = run
+    assert isinstance(low, int) and isinstance(acc, list)
+    if not acc:
+        low, acc = offset, [0] * len(counts)
+    if offset < low:
+        acc[:0] = [0] * (low - offset)
+        low = offset
+    if offset + len(counts) > low + len(acc):
+        acc.extend([0] * (offset + len(counts) - low - len(acc)))
+    for k, count in enumerate(counts, offset - low):
+        acc[k] += sign * count
+    run[0], run[1] = low, acc
