@@ -125,6 +125,15 @@ class DogStatsDExporter:
                 self._client.close_socket()  # the sender closed the socket the client holds
                 raise
 
+    def prime(self, snapshot: Snapshot) -> None:
+        """Take ``snapshot`` as sent already: the next export sends what changed after it.
+
+        A worker group's new leader primes with what the previous leader sent last, so
+        that no increment reaches StatsD twice (docs/integrations.md).
+        """
+        with self._lock:
+            self._deltas.lines(snapshot)
+
     def close(self) -> None:
         """Close the socket; a later export opens a new one."""
         with self._lock:

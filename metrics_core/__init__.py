@@ -21,6 +21,7 @@ from metrics_core.stats import Verdict
 from metrics_core.stopwatch import Stopwatch
 from metrics_core.tags import Tags
 from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
+from metrics_core.workers import WorkerGroupOptions
 
 __all__ = [
     "AggregatingRegistry",
@@ -51,5 +52,6 @@ __all__ = [
     "Verdict",
     "VersionMetrics",
     "WindowSummary",
+    "WorkerGroupOptions",
     "default_bus",
 ]

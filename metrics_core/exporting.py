@@ -99,6 +99,22 @@ class ExportFanout:
         """Export ``snapshot`` to every exporter; returns within the timeouts and ``deadline``."""
         return self._run(lambda exporter: exporter.export(snapshot), "export", deadline)
 
+    def prime(self, snapshot: Snapshot) -> None:
+        """Pass ``snapshot`` to every exporter with a ``prime`` method (delta exporters).
+
+        A worker group's new leader primes with what the previous leader last sent.
+        """
+        with self._lock:
+            slots = list(self._slots)
+        for slot in slots:
+            prime = getattr(slot.exporter, "prime", None)
+            if prime is None:
+                continue
+            try:
+                prime(snapshot)
+            except Exception:
+                _log.exception("prime_failed", exporter=slot.name)
+
     def close(self, deadline: float | None = None) -> list[ExportOutcome]:
         """Close every exporter, bounded like ``export``."""
         return self._run(lambda exporter: exporter.close(), "close", deadline)

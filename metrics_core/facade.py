@@ -36,6 +36,8 @@ from metrics_core.splits import check_where, filter_snapshot, split_version_metr
 from metrics_core.stopwatch import Stopwatch
 from metrics_core.tags import Tags, TagValue
 from metrics_core.unheard import forget_own_bus, note_own_bus
+from metrics_core.workers import WorkerGroup, WorkerGroupOptions
+from metrics_core.workers._registry import join_worker_group
 
 _log = get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
@@ -56,6 +58,11 @@ class Metrics:
     :param clock: the clock of that new registry (give the registry its own clock instead
         when you pass one).
     :param export_timeout: seconds an exporter may take before it is cut off.
+    :param multiproc: join a worker group: its directory or ``WorkerGroupOptions``;
+        by default the directory named by ``INFERENCE_METRICS_MULTIPROC_DIR``, if set.
+        In a group every read (``snapshot``, queries, pull exporters) answers for all
+        workers, ``export()`` pushes from the group's leader only, and
+        ``local_snapshot()`` is this process alone (docs/integrations.md).
     :param enabled: recording on or off (``INFERENCE_METRICS_ENABLED``, else on); also
         switchable at run time through :attr:`enabled`.
     :param sampling: rates of the distribution work (``INFERENCE_METRICS_SAMPLE_*``).
@@ -71,6 +78,7 @@ class Metrics:
         clock: Clock | None = None,
         *,
         export_timeout: float = 10.0,
+        multiproc: str | os.PathLike[str] | WorkerGroupOptions | None = None,
         enabled: bool | None = None,
         sampling: Sampling | None = None,
         filters: Iterable[EventFilter] = (),
@@ -84,6 +92,8 @@ class Metrics:
             registry if registry is not None else AggregatingRegistry(clock=clock)
         )
         self.export_timeout = export_timeout
+        self.worker_group: WorkerGroup | None
+        self.worker_group, self.registry = join_worker_group(multiproc, self.registry)
         self._collectors: list[Any] = []
         self._subscriptions: list[tuple[type[Event], Any]] = []
         self._fanout = ExportFanout(on_error=self._count_export_error)
@@ -187,10 +197,18 @@ class Metrics:
     # -- exporting -----------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """An immutable snapshot of the registry (its control series only while off)."""
+        """An immutable snapshot of the registry (its control series only while off).
+
+        In a worker group, of the whole group.
+        """
         if not self.control.enabled:
             return self.registry.snapshot(names=CONTROL_NAMES)
         return self.registry.snapshot()
+
+    def local_snapshot(self) -> Snapshot:
+        """A snapshot of what this process recorded, even in a worker group."""
+        group = self.worker_group
+        return (self.registry if group is None else group.local).snapshot()
 
     def export(self, *, deadline: float | None = None) -> list[ExportOutcome]:
         """Export one snapshot to every exporter; ``deadline`` is in seconds from now.
@@ -201,7 +219,12 @@ class Metrics:
         if not self.control.enabled:
             return []
         limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
+        group = self.worker_group
+        if group is not None and not group.is_leader():
+            return []  # one member, the leader, pushes the group's snapshot
         with self._export_lock:
+            if group is not None:
+                return group.export(self._fanout, self.snapshot(), limit)
             return self._fanout.export(self.snapshot(), limit)
 
     def start_auto_export(self, interval: float) -> None:
@@ -276,12 +299,19 @@ class Metrics:
         # An export stuck on a hung exporter holds the lock: wait for it at most a quarter
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
+        group = self.worker_group
+        if group is not None:  # publish the last state; only the leader pushes the group's
+            group.close()
         try:
             # The closing keeps a reserve (a quarter of what is left, at most 0.5 s): a hung
             # exporter cannot take the closing time of the others. Nothing is exported while
             # recording is off.
             reserve = min(_CLOSE_RESERVE, max(0.0, end - time.monotonic()) / 4)
-            if self.control.enabled:
+            if group is not None:
+                if self.control.enabled:
+                    group.export(self._fanout, self.snapshot(), end - reserve)
+                group.resign()
+            elif self.control.enabled:
                 self._fanout.export(self.snapshot(), end - reserve)
             self._fanout.close(end)
         finally:

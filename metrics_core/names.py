@@ -59,6 +59,9 @@ LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 """Counter: event listeners that raised, tagged with ``event`` and ``listener``."""
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"
 """Counter: values folded into an ``overflow`` series, tagged with ``metric``."""
+WORKER_GROUP_SKIPPED_FILES_TOTAL = "metrics_worker_group_skipped_files_total"
+"""Counter: files of a worker group's directory that reads skipped, tagged with ``reason``
+(``corrupt``, ``foreign`` or ``stale``)."""
 
 # -- controlling what is recorded (metrics_core.control) ----------------------------------
 
@@ -222,6 +225,7 @@ DESCRIPTIONS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: "Files of the worker group's directory that reads skipped.",
     SAMPLING_RATE: "Share of requests whose distributions are recorded, by kind.",
     DIMENSION_OVERFLOW_TOTAL: "Attribute values folded into _other past a dimension's limit.",
     FILTER_ERRORS_TOTAL: "Event filters that failed, by filter.",
@@ -283,6 +287,7 @@ UNITS: dict[str, str] = {
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: "{file}",
     SAMPLING_RATE: "1",
     DIMENSION_OVERFLOW_TOTAL: "{value}",
     FILTER_ERRORS_TOTAL: "{error}",
@@ -344,6 +349,7 @@ KINDS: dict[str, MetricKind] = {
     EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
     LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
     OVERFLOW_TOTAL: MetricKind.COUNTER,
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: MetricKind.COUNTER,
     SAMPLING_RATE: MetricKind.GAUGE,
     DIMENSION_OVERFLOW_TOTAL: MetricKind.COUNTER,
     FILTER_ERRORS_TOTAL: MetricKind.COUNTER,
