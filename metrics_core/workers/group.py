@@ -45,6 +45,8 @@ from metrics_core.workers._state_file import (
 __all__ = ["WorkerGroup"]
 
 _log = get_logger("metrics_core.workers")
+_RETIRED_TTL = 3_600.0  # for a local registry without its own series TTL
+_RETIRED_PER_NAME = 2_000  # likewise, series kept per metric name
 _FOLDED_KEPT = 256  # ids of folded members remembered (readers may still hold their files)
 _instances = iter(range(1, 1 << 62))
 
@@ -181,12 +183,18 @@ class WorkerGroup:
         """
         snapshot = self.local.snapshot()
         present = {(s.kind, s.name, s.tags): s for s in snapshot.series}
+        grew = False
         for key, old in self._last_seen.items():
             if key not in present and not isinstance(old, GaugeSeries):
                 kept = self._expired.get(key)
                 gone = old if kept is None else merge_series([[kept], [old]])[0]
                 self._expired[key] = materialize(gone, snapshot.taken_at)
+                grew = True
         self._last_seen = present
+        if grew:  # bounded like the registry: each metric keeps its newest kept states
+            per_name = getattr(self.local, "max_series_per_metric", _RETIRED_PER_NAME)
+            kept_states = _bounded(list(self._expired.values()), snapshot.taken_at, None, per_name)
+            self._expired = {(s.kind, s.name, s.tags): s for s in kept_states}
         if not self._expired:
             return snapshot
         series = [
@@ -295,7 +303,12 @@ class WorkerGroup:
     ) -> None:
         now = max((m.header.written_at for m in members), default=0.0)
         counted = [[s for s in m.series if s.kind is not MetricKind.GAUGE] for m in members]
-        series = [materialize(s, now) for s in merge_series(counted)]
+        series = _bounded(
+            [materialize(s, now) for s in merge_series(counted)],
+            now,
+            getattr(self.local, "series_ttl", _RETIRED_TTL),
+            getattr(self.local, "max_series_per_metric", _RETIRED_PER_NAME),
+        )
         header = StateHeader(FLAG_RETIRED, group_id, 0, 0, 0, 0, now, 0)
         data = encode_state(header, series, SketchCache(), tuple(folded))
         _files.write_atomic(self.directory, _files.RETIRED_FILE, data, self.worker_id)
@@ -367,6 +380,25 @@ class WorkerGroup:
     def skipped_files(self) -> Mapping[str, int]:
         """Files this member skipped while reading, by reason (``corrupt``, ``foreign``, ...)."""
         return dict(self._reader.skipped)
+
+
+def _bounded(series: list[Series], now: float, ttl: float | None, per_name: int) -> list[Series]:
+    """The retired series a single process would still hold: the registry's rules.
+
+    Series idle longer than ``ttl`` expire, as in the registry's sweep, and each metric
+    keeps its ``per_name`` most recently updated series, so the retired state stays
+    bounded however many distinct series finished workers ever recorded.
+    """
+    if ttl is not None:
+        series = [s for s in series if s.updated_at >= now - ttl]
+    by_name: dict[str, list[Series]] = {}
+    for item in series:
+        by_name.setdefault(item.name, []).append(item)
+    kept: list[Series] = []
+    for family in by_name.values():
+        family.sort(key=lambda s: s.updated_at, reverse=True)
+        kept += family[:per_name]
+    return kept
 
 
 def _select(
