@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from exporters._rollups import decode_tags, from_db
 from metrics_core.history import HOUR, Rollup
+from metrics_core.logs import get_logger
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 
 if TYPE_CHECKING:
     from exporters._sql_store import SqlHistoryStore
 
-_log = structlog.get_logger("exporters.history")
+_log = get_logger("exporters.history")
 
 MAX_IDS_IN_SQL = 500
 """Up to this many series, a read names their ids in SQL; beyond, it filters in Python."""

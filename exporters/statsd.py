@@ -95,7 +95,7 @@ class StatsDExporter:
         prefix: str = "",
         tags: TagStyle = "graphite",
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
-        first_window: float | timedelta = DEFAULT_FIRST_WINDOW,
+        first_window: float | timedelta | str = DEFAULT_FIRST_WINDOW,
     ) -> None:
         if tags not in TAG_STYLES:
             raise ValueError(f"'tags' must be one of {', '.join(TAG_STYLES)}: {tags!r}")

@@ -1,8 +1,9 @@
-"""The ``inference-metrics`` command: ``demo`` (a live synthetic workload) and ``bench``.
+"""The ``inference-metrics`` command: ``demo``, ``bench``, ``serve`` and ``--version``.
 
 ``demo`` drives three models x two versions through every collector, serves
 ``/metrics`` and the dashboard on 127.0.0.1, shows a live table, and ends with
 the canary verdicts. ``bench`` runs the benchmarks of a source checkout.
+``serve`` is the metrics sidecar of ``integrations.sidecar``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from integrations._terminal import LiveView, render_progress, render_table, rend
 from integrations.asgi import metrics_app
 from integrations.report import run_report
 from integrations.server import serve_app
+from integrations.sidecar_cli import add_serve_command, package_version, serve_command
 from integrations.workload import DEFAULT_PROFILES, SyntheticWorkload, canary_pairs
 from metrics_core import EventBus, Metrics, names
 from metrics_core.snapshot import GaugeSeries, Snapshot
@@ -360,7 +362,9 @@ def _port(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inference-metrics`` console script."""
     parser = argparse.ArgumentParser(prog="inference-metrics")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_serve_command(commands)
     demo = commands.add_parser("demo", help="a live synthetic workload: 3 models x 2 versions")
     demo.add_argument("--duration", type=_positive, default=30.0, help="seconds to run (30)")
     demo.add_argument(
@@ -396,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bench(quick=args.quick)
     if args.command == "report":
         return run_report(args.db, args.since, args.until)
+    if args.command == "serve":
+        return serve_command(args)
     return run_demo(
         duration=args.duration,
         port=args.port,

@@ -20,6 +20,7 @@ from metrics_core.snapshot import (
     WindowSummary,
 )
 from metrics_core.stats import Verdict
+from metrics_core.stopwatch import Stopwatch
 from metrics_core.tags import Tags
 from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
 from metrics_core.workers import WorkerGroupOptions
@@ -51,6 +52,7 @@ __all__ = [
     "Sampling",
     "Snapshot",
     "SnapshotSource",
+    "Stopwatch",
     "Tags",
     "Timer",
     "Verdict",

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
-import structlog
 
 from metrics_core._validation import check_seconds
+from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot
 
-_log = structlog.get_logger("metrics_core.exporting")
+_log = get_logger("metrics_core.exporting")
 
 
 @runtime_checkable

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from metrics_core import names
 from metrics_core._validation import check_seconds, shown
 from metrics_core.async_export import AsyncExporter, run_async
@@ -31,6 +29,7 @@ from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullEx
 from metrics_core.filters import EventFilter
 from metrics_core.history import HistoryStore, share_group_writer
 from metrics_core.history_query import all_versions_history, history_query, version_history
+from metrics_core.logs import get_logger
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.sampling import Sampling
@@ -38,11 +37,13 @@ from metrics_core.shedding import LoadShedding
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
 from metrics_core.splits import check_where, filter_snapshot, split_version_metrics
-from metrics_core.tags import Tags
+from metrics_core.stopwatch import Stopwatch
+from metrics_core.tags import Tags, TagValue
+from metrics_core.unheard import forget_own_bus, note_own_bus
 from metrics_core.workers import WorkerGroup, WorkerGroupOptions
 from metrics_core.workers._registry import join_worker_group
 
-_log = structlog.get_logger("metrics_core.facade")
+_log = get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
 _CLOSE_RESERVE = 0.5  # seconds of close()'s deadline kept for closing the exporters, at most
 
@@ -128,6 +129,8 @@ class Metrics:
             if self.worker_group is not None:  # the leader exports the group's data
                 share_group_writer(history, self.worker_group.directory)
             self.export_to(history, name="history")
+        if bus is not None:
+            note_own_bus(self)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -332,8 +335,27 @@ class Metrics:
             if locked:
                 self._export_lock.release()
         self.bus.remove_listener_error_hook(self._count_listener_error)
+        forget_own_bus(self)
         if self._shutdown is not None:
             self._shutdown.uninstall()
+
+    def clear(self) -> None:
+        """Forget everything recorded: the registry's series and the collectors' state.
+
+        Each collector is bound again (which drops its cached instruments and counts),
+        its subscriptions and exporters stay. For tests and for a fresh start.
+        """
+        self.registry.clear()
+        for collector in self._collectors:
+            collector.bind(self.registry, self.bus)
+
+    def timer(self, name: str, tags: Mapping[str, TagValue] | None = None) -> Stopwatch:
+        """A ``Stopwatch`` timing blocks or calls into the timer ``name{tags}`` (ms).
+
+        ``with metrics.timer("queue.wait", {"queue": "a"}):``, ``async with``, or as a
+        decorator of sync and async functions (see ``metrics_core.stopwatch``).
+        """
+        return Stopwatch(self.registry, name, tags)
 
     def __enter__(self) -> Metrics:
         return self

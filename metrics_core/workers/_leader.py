@@ -12,9 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-import structlog
-
 from metrics_core.exporting import ExportFanout, ExportOutcome
+from metrics_core.logs import get_logger
 from metrics_core.sketch import merge_all
 from metrics_core.snapshot import CounterSeries, DistributionSeries, Series, Snapshot
 from metrics_core.windows import TIERS, WindowView
@@ -27,7 +26,7 @@ __all__ = ["EXPORTED_FILE", "export_as_leader", "load_exported", "save_exported"
 EXPORTED_FILE = _files.EXPORTED_FILE
 """The totals the group's leader last pushed."""
 
-_log = structlog.get_logger("metrics_core.workers")
+_log = get_logger("metrics_core.workers")
 _EMPTY: WindowView[object] = WindowView(
     tuple(() for _ in TIERS), tuple(() for _ in TIERS), tuple(None for _ in TIERS[1:]), None, 0.0
 )

@@ -21,9 +21,8 @@ import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import structlog
-
 from metrics_core.exporting import ExportFanout, ExportOutcome
+from metrics_core.logs import get_logger
 from metrics_core.names import WORKER_GROUP_SKIPPED_FILES_TOTAL
 from metrics_core.registry.protocol import Registry
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series, Snapshot
@@ -45,7 +44,7 @@ from metrics_core.workers._state_file import (
 
 __all__ = ["WorkerGroup"]
 
-_log = structlog.get_logger("metrics_core.workers")
+_log = get_logger("metrics_core.workers")
 _RETIRED_TTL = 3_600.0  # for a local registry without its own series TTL
 _RETIRED_PER_NAME = 2_000  # likewise, series kept per metric name
 _FOLDED_KEPT = 256  # ids of folded members remembered (readers may still hold their files)
