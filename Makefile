@@ -40,8 +40,12 @@ typecheck: $(STAMP_DEV)
 
 bench: $(STAMP_DEV)
 	$(PY) benchmarks/hot_path.py $(BENCH_ARGS)
+	$(PY) benchmarks/production.py $(BENCH_ARGS)
 	$(PY) benchmarks/backends.py $(BENCH_ARGS)
 	$(PY) benchmarks/integrations.py $(BENCH_ARGS)
+	$(PY) benchmarks/control.py $(BENCH_ARGS)
+	$(PY) benchmarks/worker_group.py $(BENCH_ARGS)
+	$(PY) benchmarks/history.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -55,7 +55,15 @@ DEFAULT_EXPORT_FILE = Path(tempfile.gettempdir()) / "inference-metrics-demo.json
 
 _HOST = "127.0.0.1"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
-_BENCHMARKS = ("hot_path.py", "backends.py", "integrations.py")
+_BENCHMARKS = (
+    "hot_path.py",
+    "production.py",
+    "backends.py",
+    "integrations.py",
+    "control.py",
+    "worker_group.py",
+    "history.py",
+)
 _FOOTER_NAMES = (names.SYSTEM_CPU, names.PROCESS_CPU, names.PROCESS_RSS, names.DRIFT_SCORE)
 
 

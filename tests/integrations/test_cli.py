@@ -390,22 +390,31 @@ def test_bench_without_the_benchmarks_folder_exits_2(
 def test_bench_runs_each_script_with_the_flags_and_streams_its_output(tmp_path: Path) -> None:
     folder = tmp_path / "benchmarks"
     folder.mkdir()
-    (folder / "hot_path.py").write_text("import sys\nprint('hot', sys.argv[1:])\n")
+    names = [
+        "hot_path",
+        "production",
+        "backends",
+        "integrations",
+        "control",
+        "worker_group",
+        "history",
+    ]
+    for name in names:
+        (folder / f"{name}.py").write_text(f"import sys\nprint({name!r}, sys.argv[1:])\n")
     (folder / "backends.py").write_text("import sys\nprint('back', sys.argv[1:])\nsys.exit(1)\n")
-    (folder / "integrations.py").write_text("import sys\nprint('web', sys.argv[1:])\n")
     out = io.StringIO()
     assert run_bench(quick=True, root=tmp_path, stream=out) == 1  # a missed target
-    assert out.getvalue() == (
-        "== benchmarks/hot_path.py --quick\nhot ['--quick']\n"
-        "== benchmarks/backends.py --quick\nback ['--quick']\n"
-        "== benchmarks/integrations.py --quick\nweb ['--quick']\n"
+    assert out.getvalue() == "".join(
+        f"== benchmarks/{name}.py --quick\n"
+        + ("back ['--quick']\n" if name == "backends" else f"{name} ['--quick']\n")
+        for name in names
     )
     out = io.StringIO()
     (folder / "backends.py").write_text("print('back')\n")
     assert run_bench(root=tmp_path, stream=out) == 0
-    assert out.getvalue() == (
-        "== benchmarks/hot_path.py\nhot []\n== benchmarks/backends.py\nback\n"
-        "== benchmarks/integrations.py\nweb []\n"
+    assert out.getvalue() == "".join(
+        f"== benchmarks/{name}.py\n" + ("back\n" if name == "backends" else f"{name} []\n")
+        for name in names
     )
 
 
