@@ -9,6 +9,8 @@ from collectors.base import BaseCollector, Collector
 from collectors.gpu import GpuCollector
 from collectors.http import HttpCollector
 from collectors.inference import InferenceCollector
+from collectors.llm import LlmCollector
+from collectors.pricing import ModelPrice, PriceTable
 from collectors.quality import QualityCollector
 from collectors.reliability import ReliabilityCollector
 from collectors.system import SystemCollector
@@ -19,6 +21,9 @@ __all__ = [
     "GpuCollector",
     "HttpCollector",
     "InferenceCollector",
+    "LlmCollector",
+    "ModelPrice",
+    "PriceTable",
     "QualityCollector",
     "ReliabilityCollector",
     "SystemCollector",

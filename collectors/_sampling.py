@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 from typing import TypeGuard, TypeVar
 
-import structlog
+from metrics_core.logs import get_logger
 
-_log = structlog.get_logger("collectors.sampling")
+_log = get_logger("collectors.sampling")
 
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ from metrics_core.bus import EventBus
 from metrics_core.events import Event
 from metrics_core.registry import Registry
 from metrics_core.tags import Tags, TagValue
+from metrics_core.values import Counter, Gauge, Histogram, Timer
 
 
 @runtime_checkable
@@ -81,18 +82,18 @@ class BaseCollector:
 
     def counter(
         self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
-    ) -> None:
-        """Add to a counter."""
-        self.registry.counter(name, tags, increment)
+    ) -> Counter:
+        """Add to a counter; return the ``Counter`` value recorded."""
+        return self.registry.counter(name, tags, increment)
 
-    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Set a gauge."""
-        self.registry.gauge(name, tags, value)
+    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Gauge:
+        """Set a gauge; return the ``Gauge`` value recorded."""
+        return self.registry.gauge(name, tags, value)
 
-    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Observe a value."""
-        self.registry.histogram(name, tags, value)
+    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Histogram:
+        """Observe a value; return the ``Histogram`` value recorded."""
+        return self.registry.histogram(name, tags, value)
 
-    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> None:
-        """Observe a duration in milliseconds."""
-        self.registry.timer(name, tags, duration_ms)
+    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> Timer:
+        """Observe a duration in milliseconds; return the ``Timer`` value recorded."""
+        return self.registry.timer(name, tags, duration_ms)

@@ -16,19 +16,18 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-import structlog
-
 from collectors._sampling import SamplerThread, amount, check_interval, count, finite, read
 from collectors.base import BaseCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.events import Event, GpuSampled
+from metrics_core.logs import get_logger
 from metrics_core.registry import Registry
 from metrics_core.registry.protocol import BoundInstrument
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 
-_log = structlog.get_logger("collectors.gpu")
+_log = get_logger("collectors.gpu")
 
 _MILLIWATTS_PER_WATT = 1000.0
 

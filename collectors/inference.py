@@ -11,11 +11,13 @@ from typing import Any, ClassVar
 from collectors._cache import cache_once, step_count
 from collectors._dimensions import DEFAULT_MAX_SETS, DEFAULT_MAX_VALUES, Dimensions, Projection
 from collectors.base import BaseCollector
+from collectors.pricing import ModelPrice, PriceTable, as_price_table
 from metrics_core import names
 from metrics_core._validation import check_int
 from metrics_core.bus import EventBus
 from metrics_core.control import RecordingControl
 from metrics_core.environment import dimensions_from_env
+from metrics_core.errors import ErrorClassifier
 from metrics_core.events import (
     ActiveConnectionsChanged,
     Event,
@@ -98,10 +100,12 @@ class _VersionInstruments:
         self.memory = bind(_GAUGE, names.MEMORY_USAGE, tags)
         self.errors: dict[str, BoundInstrument] = {}
 
-    def error(self, error_type: str) -> BoundInstrument:
+    def error(self, error_type: str, classify: ErrorClassifier | None = None) -> BoundInstrument:
         instrument = self.errors.get(error_type)
         if instrument is None:
             tags = self.tags.with_tag(names.ERROR_TYPE, error_type)
+            if classify is not None:
+                tags = tags.with_tag(names.ERROR_CATEGORY, classify(error_type))
             if len(self.errors) >= MAX_ERROR_TYPES:  # a cache: bounded, the registry folds
                 self.errors.clear()
             instrument = self.errors.setdefault(
@@ -122,6 +126,14 @@ class InferenceCollector(BaseCollector):
     ``model_inference_batch_size`` (batched requests only),
     ``model_inference_stream_chunks`` (streamed requests only),
     ``model_active_connections`` and ``model_memory_usage_bytes``.
+
+    With ``prices`` (a ``PriceTable``, or the mapping to build one), a completion
+    that has tokens and no ``cost_usd`` is costed from the table
+    (``collectors.pricing``); an explicit ``cost_usd`` always wins.
+
+    With ``error_classifier`` (``metrics_core.errors.classify_error``, or your own),
+    ``model_inference_errors_total`` also carries ``error_category`` beside
+    ``error_type`` (off by default: the series keep the tags they always had).
 
     Time to first token may come from ``FirstTokenReceived`` or from
     ``InferenceCompleted.time_to_first_token_ms``; when both carry the same
@@ -154,7 +166,11 @@ class InferenceCollector(BaseCollector):
         dimensions: Iterable[str] | None = None,
         max_dimension_values: int = DEFAULT_MAX_VALUES,
         max_dimension_sets: int = DEFAULT_MAX_SETS,
+        prices: PriceTable | Mapping[str, ModelPrice | Mapping[str, float | None]] | None = None,
+        error_classifier: ErrorClassifier | None = None,
     ) -> None:
+        self.error_classifier = error_classifier
+        self.prices = as_price_table(prices)
         if dimensions is None:  # not given: INFERENCE_METRICS_DIMENSIONS, else none
             dimensions = dimensions_from_env(os.environ)
         if max_dimension_sets.__class__ is not int or max_dimension_sets < 1:
@@ -274,8 +290,9 @@ class InferenceCollector(BaseCollector):
             inst.input_tokens.record(event.input_tokens)
         if event.cached_tokens is not None:
             inst.cached_tokens.record(event.cached_tokens)
-        if event.cost_usd is not None:
-            inst.cost.record(event.cost_usd)
+        cost = event.cost_usd if self.prices is None else self._cost(event)
+        if cost is not None:
+            inst.cost.record(cost)
         if event.batch_size != 1:
             inst.batch_size.record(event.batch_size)
         if event.stream_chunks is not None:
@@ -307,13 +324,26 @@ class InferenceCollector(BaseCollector):
             inst.input_tokens.record(event.input_tokens)
         if event.cached_tokens is not None:
             inst.cached_tokens.record(event.cached_tokens)
-        if event.cost_usd is not None:
-            inst.cost.record(event.cost_usd)
+        cost = event.cost_usd if self.prices is None else self._cost(event)
+        if cost is not None:  # sampled out or not, the cost total stays exact
+            inst.cost.record(cost)
         if event.request_id is not None and self._ttft_seen:
             with self._lock:
                 self._ttft_seen.pop(event.request_id, None)
         if self._in_flight and key in self._in_flight:
             self._move_in_flight(event.model_name, event.version, -1)
+
+    def _cost(self, event: InferenceCompleted) -> float | None:
+        """The event's ``cost_usd``, else what the price table says of its tokens."""
+        if event.cost_usd is not None or self.prices is None:
+            return event.cost_usd
+        return self.prices.cost(
+            event.model_name,
+            event.version,
+            input_tokens=event.input_tokens,
+            output_tokens=event.output_tokens,
+            cached_tokens=event.cached_tokens,
+        )
 
     def on_failed(self, event: InferenceFailed) -> None:
         """Record a failed request: counted as a request and as an error of its type."""
@@ -323,7 +353,7 @@ class InferenceCollector(BaseCollector):
             else self._instruments(event.model_name, event.version)
         )
         inst.requests.record(1.0)
-        inst.error(event.error_type).record(1.0)
+        inst.error(event.error_type, self.error_classifier).record(1.0)
         control = self._control
         if control is None or not control.active or self._keep("errors", event):
             inst.latency.record(event.duration_ms)

@@ -7,13 +7,14 @@ import threading
 from collections.abc import Mapping
 from typing import ClassVar
 
-import structlog
-
 from collectors._cache import MAX_CACHED_KEYS, cache_once
 from collectors.base import BaseCollector
 from metrics_core import names
+from metrics_core.buckets import CONFIDENCE_BUCKETS
 from metrics_core.bus import EventBus
+from metrics_core.durations import parse_duration
 from metrics_core.events import DriftMeasured, Event, InferenceCompleted, PredictionEvaluated
+from metrics_core.logs import get_logger
 from metrics_core.query import ClassificationScores, ClassScores, classification_scores
 from metrics_core.registry import Registry
 from metrics_core.registry.protocol import BoundInstrument
@@ -21,14 +22,12 @@ from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.windows import MAX_WINDOW, WindowedCounter
 
-_log = structlog.get_logger("collectors.quality")
+__all__ = ["CONFIDENCE_BUCKETS", "QualityCollector"]  # the buckets moved to metrics_core
+
+_log = get_logger("collectors.quality")
 
 _COUNTER = MetricKind.COUNTER
 _GAUGE = MetricKind.GAUGE
-
-CONFIDENCE_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-"""Explicit buckets suited to ``model_prediction_confidence``; pass them to the registry:
-``AggregatingRegistry(buckets={names.PREDICTION_CONFIDENCE: CONFIDENCE_BUCKETS})``."""
 
 
 class _Scores:
@@ -54,8 +53,8 @@ class _Version:
     """One model version's instruments and windowed confusion matrix."""
 
     __slots__ = (
-        "binary", "cells", "classes", "confidence", "evaluations", "folded_warned", "macro",
-        "next_refresh", "per_class", "tagged", "tags", "tracked",
+        "accuracy", "binary", "boolean", "cells", "classes", "confidence", "evaluations",
+        "folded_warned", "macro", "next_refresh", "per_class", "tagged", "tags", "tracked",
     )  # fmt: skip
 
     def __init__(self, registry: Registry, tags: Tags) -> None:
@@ -72,6 +71,8 @@ class _Version:
         self.per_class: dict[str, _Scores] = {}
         self.macro: _Scores | None = None
         self.binary: _Scores | None = None
+        self.accuracy: BoundInstrument | None = None
+        self.boolean = False  # saw boolean labels: "true" is then the default positive class
         self.next_refresh = -math.inf
         self.folded_warned = False
         self.tracked = True
@@ -87,11 +88,13 @@ class QualityCollector(BaseCollector):
       ``model_predictions_total{predicted_class}``, when the event carries them.
     - ``PredictionEvaluated`` -> ``model_prediction_evaluations_total{expected,actual}``,
       the confusion matrix: ``get_metrics`` computes precision, recall and F1 of any
-      window from it, exactly.
+      window from it, exactly. Boolean classes count as ``"true"`` and ``"false"``.
 
-    The collector also keeps gauges ``model_prediction_precision``, ``_recall`` and
-    ``_f1``, tagged ``average="per_class"`` with ``class``, ``average="macro"``,
-    and (with ``positive_class``) ``average="binary"`` with ``class``. They hold the
+    The collector also keeps gauges ``model_prediction_accuracy`` (correct /
+    evaluated), ``model_prediction_precision``, ``_recall`` and ``_f1``, tagged
+    ``average="per_class"`` with ``class``, ``average="macro"``, and (with
+    ``positive_class``, or ``"true"`` for boolean classes) ``average="binary"``
+    with ``class``. They hold the
     scores over the ``window`` seconds ending at their last refresh, computed from
     the collector's own per-second counts (the same slots as the registry's). A
     refresh runs on an evaluation at most once per ``refresh_interval`` seconds per
@@ -99,8 +102,10 @@ class QualityCollector(BaseCollector):
     exports fresh scores); ``refresh()`` forces one. A class absent from the window
     reads 0.0.
 
-    :param positive_class: the class scored as positive for the binary scores.
-    :param window: seconds the gauges cover (up to 3600).
+    :param positive_class: the class scored as positive for the binary scores (a bool
+        names ``"true"`` or ``"false"``; versions evaluated with boolean classes default
+        to ``"true"``).
+    :param window: seconds the gauges cover (up to 3600), or text like ``"10m"``.
     :param refresh_interval: least seconds between two refreshes of a version (0: every
         evaluation).
     :param max_classes: classes per version tracked for the gauges; evaluations naming
@@ -116,17 +121,21 @@ class QualityCollector(BaseCollector):
     def __init__(
         self,
         *,
-        positive_class: str | None = None,
-        window: float = 300.0,
+        positive_class: str | bool | None = None,
+        window: float | str = 300.0,
         refresh_interval: float = 1.0,
         max_classes: int = 100,
     ) -> None:
+        if isinstance(positive_class, bool):
+            positive_class = _label(positive_class)
         if positive_class is not None and (
             not isinstance(positive_class, str) or not positive_class
         ):
             raise ValueError(
-                f"'positive_class' must be a non-empty string or None: {positive_class!r}"
+                f"'positive_class' must be a non-empty string, a bool or None: {positive_class!r}"
             )
+        if isinstance(window, str):
+            window = parse_duration(window)
         if (
             isinstance(window, bool)
             or not isinstance(window, (int, float))
@@ -248,7 +257,10 @@ class QualityCollector(BaseCollector):
     def on_evaluated(self, event: PredictionEvaluated) -> None:
         """Count the (expected, actual) cell; refresh the score gauges when due."""
         state = self._version(event.model_name, event.version)
-        cell = (event.expected, event.actual)
+        expected, actual = event.expected, event.actual
+        if expected.__class__ is bool or actual.__class__ is bool:
+            state.boolean = True
+        cell = (_label(expected), _label(actual))
         counter = state.evaluations.get(cell)
         if counter is None:
             tags = state.tags.merge({names.EXPECTED: cell[0], names.ACTUAL: cell[1]})
@@ -338,6 +350,7 @@ class QualityCollector(BaseCollector):
             state.per_class.pop(label).record(_ZERO)
         if state.macro is None:
             state.macro = _Scores(registry, state.tags.with_tag(names.AVERAGE, "macro"))
+        # An empty window has no macro scores (NaN); its gauges read 0.0 like a lost class.
         state.macro.record(
             ClassScores(
                 precision=scores.macro_precision,
@@ -345,10 +358,24 @@ class QualityCollector(BaseCollector):
                 f1=scores.macro_f1,
                 support=scores.evaluations,
             )
+            if scores.evaluations
+            else _ZERO
         )
+        if state.accuracy is None:
+            state.accuracy = registry.instrument(_GAUGE, names.ACCURACY, state.tags)
+        state.accuracy.record(scores.accuracy if scores.evaluations else 0.0)
         positive = self.positive_class
+        if positive is None and state.boolean:
+            positive = "true"
         if positive is not None:
             if state.binary is None:
                 tags = state.tags.merge({names.AVERAGE: "binary", names.CLASS: positive})
                 state.binary = _Scores(registry, tags)
             state.binary.record(scores.binary(positive))
+
+
+def _label(value: str | bool) -> str:
+    """A class as recorded: booleans become ``"true"`` and ``"false"``."""
+    if value.__class__ is bool:
+        return "true" if value else "false"
+    return value  # type: ignore[return-value]

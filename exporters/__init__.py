@@ -2,7 +2,7 @@
 
 The backend exporters need their extra (``inference-metrics[prometheus]``,
 ``[statsd]``, ``[otlp]``); they are imported on first use, so importing this
-package needs none of them.
+package needs none of them. ``PostgresStore`` needs ``[postgres]`` once constructed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from exporters.callback import CallbackExporter
 from exporters.console import ConsoleExporter
 from exporters.log import LogExporter
 from exporters.null import NullExporter
+from exporters.postgres_store import PostgresStore
+from exporters.sqlite_store import SQLiteStore
 
 if TYPE_CHECKING:
     from exporters.otlp import OTLPExporter
@@ -52,6 +54,8 @@ __all__ = [
     "LogExporter",
     "NullExporter",
     "OTLPExporter",
+    "PostgresStore",
     "PrometheusExporter",
+    "SQLiteStore",
     "StatsDExporter",
 ]

@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-import structlog
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -30,6 +29,7 @@ from exporters._naming import (
     prometheus_label,
     prometheus_name,
 )
+from metrics_core.logs import get_logger
 from metrics_core.sketch import BucketData, bucket_index, bucket_upper
 from metrics_core.snapshot import (
     CounterSeries,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     pass
 
 
-_log = structlog.get_logger("exporters.prometheus")
+_log = get_logger("exporters.prometheus")
 
 SUMMARY_INFIX = "_window"
 """Inserted into a distribution's name (before its unit) to name its summary family."""

@@ -363,7 +363,12 @@ class UDPSender:
         self.last_send = report
         if errors:
             self.close()  # reconnect, and so resolve again, next time
-            raise send_error(report, errors, f"{self.host}:{self.port}")
+            raise send_error(report, errors, self.target)
+
+    @property
+    def target(self) -> str:
+        """Where the lines go, as errors name it."""
+        return f"{self.host}:{self.port}"
 
     def close(self) -> None:
         """Close the socket; the next ``send`` opens a new one."""

@@ -106,7 +106,7 @@ class ConsoleExporter:
     def __init__(
         self,
         stream: TextIO | None = None,
-        window: float | timedelta = 60.0,
+        window: float | timedelta | str = 60.0,
         clear: bool = False,
     ) -> None:
         self._stream = check_stream(stream)

@@ -17,12 +17,11 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from exporters._dogstatsd_target import UnixSender, resolve_target
 from exporters._statsd_lines import (
     COUNTER,
     DEFAULT_FIRST_WINDOW,
-    DEFAULT_HOST,
     DEFAULT_MAX_PACKET_SIZE,
-    DEFAULT_PORT,
     DeltaTracker,
     RecordingSocket,
     SendReport,
@@ -41,8 +40,14 @@ class DogStatsDExporter:
     """Send what changed since the previous export as DogStatsD lines, tags included.
 
     :param host: the DogStatsD server or Datadog agent (resolved at the first export
-        and again after any send error; ``DD_AGENT_HOST`` is not read: pass it).
-    :param port: its UDP port.
+        and again after any send error); unset, ``DD_AGENT_HOST``, else 127.0.0.1.
+    :param port: its UDP port; unset, ``DD_DOGSTATSD_PORT``, else 8125.
+    :param socket_path: send over the agent's Unix datagram socket at this path
+        instead of UDP.
+
+    Unset, the target comes from ``DD_DOGSTATSD_URL`` (``udp://host:port`` or
+    ``unix:///path/to/dsd.socket``) before ``DD_AGENT_HOST`` and
+    ``DD_DOGSTATSD_PORT``, as in Datadog's own libraries; explicit arguments win.
     :param prefix: prepended to every metric name with a dot.
     :param constant_tags: tags added to every line, as a mapping or as
         ``"key:value"`` strings.
@@ -63,13 +68,14 @@ class DogStatsDExporter:
 
     def __init__(
         self,
-        host: str = DEFAULT_HOST,
-        port: int = DEFAULT_PORT,
+        host: str | None = None,
+        port: int | None = None,
         *,
+        socket_path: str | None = None,
         prefix: str = "",
         constant_tags: Mapping[str, str] | Iterable[str] = (),
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
-        first_window: float | timedelta = DEFAULT_FIRST_WINDOW,
+        first_window: float | timedelta | str = DEFAULT_FIRST_WINDOW,
         origin_detection: bool = True,
         client_telemetry: bool = False,
     ) -> None:
@@ -79,12 +85,18 @@ class DogStatsDExporter:
         except ModuleNotFoundError as error:
             hint = "pip install 'inference-metrics[statsd]'"
             raise ImportError(f"DogStatsDExporter needs the 'statsd' extra: {hint}") from error
-        self._sender = UDPSender(host, port)
+        target = resolve_target(host, port, socket_path)
+        self._sender = (
+            UDPSender(target.host, target.port)
+            if target.socket_path is None
+            else UnixSender(target.socket_path)
+        )
+        self.target = target
         self._max_packet_size = check_packet_size(max_packet_size)
         self._deltas = DeltaTracker(prefix, window_seconds(first_window))
         self._client: DogStatsd = DogStatsd(
-            host=host,
-            port=self._sender.port,
+            host=target.host,
+            port=target.port,
             constant_tags=_tag_list(constant_tags),
             max_buffer_len=self._max_packet_size,
             disable_telemetry=not client_telemetry,
@@ -113,6 +125,15 @@ class DogStatsDExporter:
                 self._client.close_socket()  # the sender closed the socket the client holds
                 raise
 
+    def prime(self, snapshot: Snapshot) -> None:
+        """Take ``snapshot`` as sent already: the next export sends what changed after it.
+
+        A worker group's new leader primes with what the previous leader sent last, so
+        that no increment reaches StatsD twice (docs/integrations.md).
+        """
+        with self._lock:
+            self._deltas.lines(snapshot)
+
     def close(self) -> None:
         """Close the socket; a later export opens a new one."""
         with self._lock:
@@ -138,10 +159,13 @@ class DogStatsDExporter:
         self._sender.close()
 
     def __repr__(self) -> str:
-        return (
-            f"DogStatsDExporter(host={self._sender.host!r}, port={self._sender.port!r}, "
-            f"max_packet_size={self._max_packet_size!r})"
+        target = self.target
+        where = (
+            f"host={target.host!r}, port={target.port!r}"
+            if target.socket_path is None
+            else f"socket_path={target.socket_path!r}"
         )
+        return f"DogStatsDExporter({where}, max_packet_size={self._max_packet_size!r})"
 
 
 def _tag_list(tags: Mapping[str, str] | Iterable[str]) -> list[str]:

@@ -63,7 +63,7 @@ class LogExporter:
         logger: Any | None = None,
         event: str = "metric",
         level: str = "info",
-        window: float | timedelta = 60.0,
+        window: float | timedelta | str = 60.0,
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"'level' must be one of {', '.join(LEVELS)}: {level!r}")

@@ -53,6 +53,13 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from exporters._naming import description, otlp_unit
+from exporters._otel_env import (
+    DEFAULT_ENDPOINT,
+    resolve_compression,
+    resolve_endpoint,
+    resolve_headers,
+    resolve_timeout,
+)
 from exporters._settings import check_http_url
 from metrics_core._validation import check_seconds
 from metrics_core.sketch import SCALE
@@ -60,8 +67,7 @@ from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:4318/v1/metrics"
-"""Where an OpenTelemetry Collector listens for OTLP/HTTP metrics by default."""
+__all__ = ["DEFAULT_ENDPOINT", "GRACE_SECONDS", "SCOPE_NAME", "OTLPExportError", "OTLPExporter"]
 
 SCOPE_NAME = "inference-metrics"
 """The instrumentation scope every metric is sent under."""
@@ -90,14 +96,22 @@ class OTLPExportError(RuntimeError):
 class OTLPExporter:
     """Send snapshots as OpenTelemetry metrics to an OTLP/HTTP endpoint.
 
-    :param endpoint: the full URL of the metrics endpoint, path included.
+    Unset arguments come from OpenTelemetry's standard environment variables
+    (``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT``, ``_HEADERS``, ``_TIMEOUT`` in ms,
+    ``_COMPRESSION``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``) as the
+    specification defines them, then the defaults below; explicit arguments win.
+
+    :param endpoint: the full URL of the metrics endpoint, path included
+        (``DEFAULT_ENDPOINT`` when neither given nor set in the environment).
     :param service_name: the ``service.name`` resource attribute; when ``None``,
         ``OTEL_SERVICE_NAME`` or the SDK's ``unknown_service`` default.
     :param resource_attributes: more resource attributes (``deployment.environment``,
         ...); merged over the SDK's defaults and ``OTEL_RESOURCE_ATTRIBUTES``.
-    :param timeout: seconds one request may take, retries included; ``export`` returns
-        or raises ``OTLPExportError`` within ``timeout`` plus ``GRACE_SECONDS``.
-    :param headers: HTTP headers of every request (authentication, tenant, ...).
+    :param timeout: seconds one request may take, retries included (10 by default);
+        ``export`` returns or raises ``OTLPExportError`` within ``timeout`` plus
+        ``GRACE_SECONDS``.
+    :param headers: HTTP headers of every request (authentication, tenant, ...),
+        merged over the environment's.
     :param compression: ``"gzip"``, ``"deflate"`` or ``"none"`` (the default).
     :param explicit_buckets: metrics sent as explicit-bucket histograms instead of
         exponential ones, by name. ``None`` sends the bounds the registry counts for
@@ -111,21 +125,25 @@ class OTLPExporter:
 
     def __init__(
         self,
-        endpoint: str = DEFAULT_ENDPOINT,
+        endpoint: str | None = None,
         *,
         service_name: str | None = None,
         resource_attributes: Mapping[str, str | bool | int | float] | None = None,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
-        compression: CompressionName = "none",
+        compression: CompressionName | None = None,
         explicit_buckets: Mapping[str, Sequence[float] | None] | None = None,
     ) -> None:
-        timeout = check_seconds(timeout, "timeout")
-        if compression not in _COMPRESSIONS:
+        endpoint = resolve_endpoint(endpoint)
+        timeout = check_seconds(resolve_timeout(timeout), "timeout")
+        compression_name = resolve_compression(compression)
+        headers = resolve_headers(headers)
+        if compression_name not in _COMPRESSIONS:
             raise ValueError(f"'compression' must be one of gzip, deflate, none: {compression!r}")
         self.endpoint = check_http_url(endpoint, "endpoint")
         self.timeout = float(timeout)
-        self.compression = compression
+        self.compression = compression_name
+        self.headers: Mapping[str, str] = headers
         self._explicit = {
             name: None if bounds is None else _checked_bounds(name, bounds)
             for name, bounds in (explicit_buckets or {}).items()
@@ -140,9 +158,9 @@ class OTLPExporter:
         self._session = _RecordingSession()
         self._sdk = OTLPMetricExporter(
             endpoint=endpoint,
-            headers=dict(headers or {}),
+            headers=dict(headers),
             timeout=self.timeout,
-            compression=_COMPRESSIONS[compression],
+            compression=_COMPRESSIONS[compression_name],
             session=self._session,
         )
         self._lock = threading.Lock()

@@ -37,11 +37,15 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import attrs
-import structlog
 from prometheus_client import CollectorRegistry, push_to_gateway
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, default_handler
 from prometheus_client.metrics_core import Metric
 
+from exporters._openmetrics import (
+    OPENMETRICS_CONTENT_TYPE,
+    encode_openmetrics,
+    wants_openmetrics,
+)
 from exporters._prometheus_families import (
     SUMMARY_INFIX,
     FamilyBuilder,
@@ -53,6 +57,7 @@ from exporters._prometheus_families import (
 from exporters._settings import check_http_url
 from metrics_core._validation import as_number, check_seconds, shown
 from metrics_core.exporting import SnapshotSource
+from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot, Window, window_seconds
 
 __all__ = [
@@ -71,7 +76,7 @@ __all__ = [
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-_log = structlog.get_logger("exporters.prometheus")
+_log = get_logger("exporters.prometheus")
 
 DEFAULT_PORT = 9464
 """The port ``serve()`` listens on by default (OpenTelemetry's Prometheus exporter port)."""
@@ -259,6 +264,14 @@ class PrometheusExporter:
         self._builder().build(self.snapshot() if snapshot is None else snapshot, sink)
         return "".join(sink.parts)
 
+    def render_openmetrics(self, snapshot: Snapshot | None = None) -> bytes:
+        """The OpenMetrics text format (1.0.0) of ``snapshot``, or of what a scrape shows now.
+
+        What ``serve()`` answers a scraper whose ``Accept`` header asks for
+        ``application/openmetrics-text`` (Prometheus does by default).
+        """
+        return encode_openmetrics(self.families(self.snapshot() if snapshot is None else snapshot))
+
     def _builder(self) -> FamilyBuilder:
         return FamilyBuilder(self._buckets, self._quantiles, self._window, self._warned)
 
@@ -272,6 +285,9 @@ class PrometheusExporter:
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> PrometheusServer:
         """Serve :meth:`render`'s text at ``/metrics`` from a daemon thread.
+
+        A scraper that asks for OpenMetrics (``Accept: application/openmetrics-text``,
+        as Prometheus does) gets :meth:`render_openmetrics` instead.
 
         Binds ``127.0.0.1`` unless ``address`` says otherwise (``"0.0.0.0"`` for
         every interface); ``port=0`` picks a free port (see the returned
@@ -344,13 +360,15 @@ class PrometheusExporter:
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b""]
+        openmetrics = wants_openmetrics(environ.get("HTTP_ACCEPT", ""))
         try:
-            body = self.render().encode("utf-8")
+            body = self.render_openmetrics() if openmetrics else self.render().encode("utf-8")
         except Exception as error:  # a broken source fails the scrape, not the server
             _log.exception("prometheus_scrape_failed")
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
             return [f"scrape failed: {error!r}\n".encode()]
-        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else CONTENT_TYPE_PLAIN_0_0_4
+        headers = [("Content-Type", content_type)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             # Level 1: most of the size gain for a fraction of the default level's time.
             body = gzip.compress(body, compresslevel=1)

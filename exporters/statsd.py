@@ -95,7 +95,7 @@ class StatsDExporter:
         prefix: str = "",
         tags: TagStyle = "graphite",
         max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
-        first_window: float | timedelta = DEFAULT_FIRST_WINDOW,
+        first_window: float | timedelta | str = DEFAULT_FIRST_WINDOW,
     ) -> None:
         if tags not in TAG_STYLES:
             raise ValueError(f"'tags' must be one of {', '.join(TAG_STYLES)}: {tags!r}")
@@ -130,6 +130,15 @@ class StatsDExporter:
                 self._sender.last_send = SendReport(len(lines), 0, 0, 0)
                 return
             self._sender.send(len(lines), lambda sock: sock.send_packets(packets))
+
+    def prime(self, snapshot: Snapshot) -> None:
+        """Take ``snapshot`` as sent already: the next export sends what changed after it.
+
+        A worker group's new leader primes with what the previous leader sent last, so
+        that no increment reaches StatsD twice (docs/integrations.md).
+        """
+        with self._lock:
+            self._deltas.lines(snapshot)
 
     def close(self) -> None:
         """Close the socket; a later export opens a new one."""

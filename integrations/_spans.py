@@ -21,8 +21,6 @@ from contextvars import ContextVar, Token
 from time import perf_counter_ns
 from types import TracebackType
 
-import structlog
-
 from integrations._span_attributes import SpanAttributes
 from metrics_core._validation import check_int, check_non_negative, shown
 from metrics_core.attributes import NO_ATTRIBUTES, EventAttributes
@@ -34,7 +32,9 @@ from metrics_core.events import (
     InferenceStarted,
 )
 from metrics_core.facade import Metrics
+from metrics_core.logs import get_logger
 from metrics_core.tags import TagValue
+from metrics_core.unheard import warn_if_unheard
 
 __all__ = ["InferenceSpan", "current_span", "inference_span"]
 
@@ -49,7 +49,7 @@ CURRENT_SPAN: ContextVar[InferenceSpan | None] = ContextVar("inference_span", de
 # Unique within the process and cheap: a uuid4 costs several times a counter step.
 _ID_PREFIX = secrets.token_hex(4)
 _ids = itertools.count(1)
-_log = structlog.get_logger("integrations.tracking")
+_log = get_logger("integrations.tracking")
 
 
 def current_span() -> InferenceSpan | None:
@@ -104,6 +104,7 @@ class InferenceSpan:
         "_batch_size",
         "_bus",
         "_cached_tokens",
+        "_chars",
         "_chunks",
         "_confidence",
         "_cost_usd",
@@ -137,6 +138,7 @@ class InferenceSpan:
         self._started_ns = 0
         self._first_token_ns = 0
         self._chunks: int | None = None
+        self._chars: int | None = None
         self._ended = False
         self._token: Token[InferenceSpan | None] | None = None
         self._input_tokens: int | None = None
@@ -241,9 +243,14 @@ class InferenceSpan:
 
     # -- streaming -----------------------------------------------------------------------
 
-    def chunk(self) -> None:
-        """Count one streamed chunk; the first one emits ``FirstTokenReceived``."""
+    def chunk(self, text: object = None) -> None:
+        """Count one streamed chunk; the first one emits ``FirstTokenReceived``.
+
+        A ``str`` chunk (``text``) also counts its characters (``stream_chars``).
+        """
         self._check_open()
+        if text.__class__ is str:
+            self._chars = (self._chars or 0) + len(text)
         if self._chunks:
             self._chunks += 1
             return
@@ -323,6 +330,7 @@ class InferenceSpan:
         bus = self._bus
         if bus is None:
             bus = self._bus = default_bus()
+            warn_if_unheard(bus, InferenceCompleted)
         request_id = self.request_id
         if request_id is None:
             request_id = self.request_id = f"{_ID_PREFIX}-{next(_ids)}"
@@ -364,6 +372,7 @@ class InferenceSpan:
                 confidence=self._confidence,
                 predicted_class=self._predicted_class,
                 stream_chunks=chunks,
+                stream_chars=self._chars,
                 attributes=self._tags(),
             )
         except ValueError:

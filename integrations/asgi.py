@@ -29,17 +29,16 @@ import threading
 import time
 from collections.abc import Callable
 
-import structlog
-
 from collectors.http import HttpCollector
 from integrations._asgi import ASGIApp, Message, Receive, Scope, Send
 from integrations.metrics_app import MetricsApp, metrics_app
 from metrics_core.events import HttpRequestFinished, HttpRequestStarted
 from metrics_core.facade import Metrics
+from metrics_core.logs import get_logger
 
 __all__ = ["UNMATCHED_ROUTE", "MetricsApp", "MetricsMiddleware", "RouteOf", "metrics_app"]
 
-_log = structlog.get_logger("integrations.asgi")
+_log = get_logger("integrations.asgi")
 
 UNMATCHED_ROUTE = "unmatched"
 """The ``http.route`` of requests no router matched (404s, mostly)."""

@@ -1,8 +1,9 @@
-"""The ``inference-metrics`` command: ``demo`` (a live synthetic workload) and ``bench``.
+"""The ``inference-metrics`` command: ``demo``, ``bench``, ``serve`` and ``--version``.
 
 ``demo`` drives three models x two versions through every collector, serves
 ``/metrics`` and the dashboard on 127.0.0.1, shows a live table, and ends with
 the canary verdicts. ``bench`` runs the benchmarks of a source checkout.
+``serve`` is the metrics sidecar of ``integrations.sidecar``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from collectors import (
 from exporters import LogExporter
 from integrations._terminal import LiveView, render_progress, render_table, render_totals
 from integrations.asgi import metrics_app
+from integrations.report import run_report
 from integrations.server import serve_app
+from integrations.sidecar_cli import add_serve_command, package_version, serve_command
 from integrations.workload import DEFAULT_PROFILES, SyntheticWorkload, canary_pairs
 from metrics_core import EventBus, Metrics, names
 from metrics_core.snapshot import GaugeSeries, Snapshot
@@ -359,7 +362,9 @@ def _port(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inference-metrics`` console script."""
     parser = argparse.ArgumentParser(prog="inference-metrics")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_serve_command(commands)
     demo = commands.add_parser("demo", help="a live synthetic workload: 3 models x 2 versions")
     demo.add_argument("--duration", type=_positive, default=30.0, help="seconds to run (30)")
     demo.add_argument(
@@ -384,9 +389,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench = commands.add_parser("bench", help="run the benchmarks (source checkout only)")
     bench.add_argument("--quick", action="store_true", help="scaled-down sizes")
+    report = commands.add_parser("report", help="a per-version table from a history store")
+    report.add_argument(
+        "--db", required=True, help="a SQLite file, or a postgresql:// URL (needs [postgres])"
+    )
+    report.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d (24h)")
+    report.add_argument("--until", type=float, default=None, help="the end, a Unix time (now)")
     args = parser.parse_args(argv)
     if args.command == "bench":
         return run_bench(quick=args.quick)
+    if args.command == "report":
+        return run_report(args.db, args.since, args.until)
+    if args.command == "serve":
+        return serve_command(args)
     return run_demo(
         duration=args.duration,
         port=args.port,

@@ -4,7 +4,8 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
 ``app.mount("/observability", metrics_app(metrics))`` serves
 ``/observability/metrics``):
 
-- ``GET /metrics``: Prometheus text format 0.0.4 (gzip when accepted);
+- ``GET /metrics``: Prometheus text format 0.0.4, or OpenMetrics 1.0.0 when the
+  ``Accept`` header asks for it (gzip when accepted);
 - ``GET /metrics/versions?window=5m``: every version's ``VersionMetrics`` as JSON, with
   ``"enabled"`` (false, and no versions, while recording is off); ``&by=provider`` splits
   each version by a kept dimension, ``&where=provider:openai`` filters (the stream too);
@@ -12,6 +13,10 @@ Routes, relative to wherever the app is mounted (it honours ``root_path``, so
   (``&where=provider:openai`` compares those requests only);
 - ``GET /metrics/stream?window=1m``: server-sent events, one ``metrics`` event with the
   ``/metrics/versions`` JSON at once and then every ``stream_interval`` seconds;
+- ``GET /metrics/history?since=24h&step=5m``: per-step ``VersionMetrics`` from memory and
+  the history store (``integrations._history_payloads``);
+- WebSocket ``/metrics/stream`` (or ``/metrics/ws``): the same, as JSON messages typed
+  ``metrics.update`` (``integrations._websocket``);
 - ``GET /dashboard``: the live dashboard page (``integrations.dashboard``).
 
 Other paths answer 404, other methods 405, a bad parameter 400 with a JSON body
@@ -29,9 +34,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import structlog
-
+from exporters._accept import OPENMETRICS_CONTENT_TYPE, wants_openmetrics
 from integrations._asgi import TEXT_TYPE, Receive, Scope, Send, drain_body, send_body, send_json
+from integrations._history_payloads import history_payload, history_request
 from integrations._payloads import (
     BadParameterError,
     comparison_payload,
@@ -41,10 +46,12 @@ from integrations._payloads import (
     required,
     versions_payload,
 )
+from integrations._websocket import WEBSOCKET_PATHS, refuse_websocket, stream_websocket
 from integrations.dashboard import DASHBOARD_CONTENT_TYPE, dashboard_html
 from metrics_core import names
 from metrics_core.compare import Comparison
 from metrics_core.facade import Metrics
+from metrics_core.logs import get_logger
 from metrics_core.query import QUERY_NAMES
 
 if TYPE_CHECKING:
@@ -52,9 +59,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MetricsApp", "metrics_app"]
 
-_log = structlog.get_logger("integrations.metrics_app")
+_log = get_logger("integrations.metrics_app")
 
 _PROMETHEUS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+_OPENMETRICS_TYPE = OPENMETRICS_CONTENT_TYPE.encode()
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -101,17 +109,21 @@ class MetricsApp:
             "/metrics/versions": self._versions,
             "/metrics/compare": self._compare,
             "/metrics/stream": self._stream,
+            "/metrics/history": self._history,
             "/dashboard": self._dashboard_page,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer one ASGI connection (lifespan is acknowledged, websockets refused)."""
+        """Answer one ASGI connection (lifespan acknowledged; WebSockets on the stream only)."""
         kind = scope["type"]
         if kind == "lifespan":
             await _lifespan(receive, send)
             return
-        if kind != "http":  # websocket: refuse the handshake
-            await send({"type": "websocket.close", "code": 1000})
+        if kind == "websocket":
+            if _route_path(scope) in WEBSOCKET_PATHS:
+                await stream_websocket(self, scope, receive, send)
+            else:
+                await refuse_websocket(receive, send)
             return
         handler = self._routes.get(_route_path(scope))
         if handler is None:
@@ -132,15 +144,17 @@ class MetricsApp:
     # -- the endpoints --------------------------------------------------------------------
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send, _: dict[str, str]) -> None:
-        text = await asyncio.to_thread(self._render)
-        body = text.encode("utf-8")
+        request_headers = dict(scope.get("headers", ()))
+        openmetrics = wants_openmetrics(request_headers.get(b"accept", b"").decode("latin-1"))
+        body = await asyncio.to_thread(self._render, openmetrics)
         headers: tuple[tuple[bytes, bytes], ...] = ()
-        accept = dict(scope.get("headers", ())).get(b"accept-encoding", b"")
+        accept = request_headers.get(b"accept-encoding", b"")
         if b"gzip" in accept:
             # Level 1: most of the size gain for a fraction of the default level's time.
             body = gzip.compress(body, compresslevel=1)
             headers = ((b"content-encoding", b"gzip"),)
-        await send_body(send, 200, body, _PROMETHEUS_TYPE, headers)
+        content_type = _OPENMETRICS_TYPE if openmetrics else _PROMETHEUS_TYPE
+        await send_body(send, 200, body, content_type, headers)
 
     async def _versions(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
         window = parse_window(query.get("window"), self.stream_window)
@@ -177,6 +191,10 @@ class MetricsApp:
             pass
         finally:
             disconnected.cancel()
+
+    async def _history(self, _s: Scope, _r: Receive, send: Send, query: dict[str, str]) -> None:
+        history_request(query)  # a bad parameter answers 400 before any work
+        await send_json(send, 200, await asyncio.to_thread(history_payload, self.metrics, query))
 
     async def _dashboard_page(self, _s: Scope, _r: Receive, send: Send, _: dict[str, str]) -> None:
         page = dashboard_html()  # read once per process
@@ -246,7 +264,7 @@ class MetricsApp:
             return self.metrics.compare(model, baseline, candidate, window, where=where)
         return self.metrics.compare(model, baseline, candidate, window)
 
-    def _render(self) -> str:
+    def _render(self, openmetrics: bool = False) -> bytes:
         with self._lock:
             if self._prometheus is None:
                 # Imported here: the JSON endpoints work without the 'prometheus' extra.
@@ -254,7 +272,10 @@ class MetricsApp:
 
                 self._prometheus = PrometheusExporter()
             prometheus = self._prometheus
-        return prometheus.render(self.metrics.snapshot())
+        snapshot = self.metrics.snapshot()
+        if openmetrics:
+            return prometheus.render_openmetrics(snapshot)
+        return prometheus.render(snapshot).encode("utf-8")
 
     def __repr__(self) -> str:
         return (

@@ -168,7 +168,7 @@ def _wrap_generator(
             finally:
                 CURRENT_SPAN.reset(token)
             while True:
-                span.chunk()
+                span.chunk(value)
                 try:
                     sent = yield value
                 except GeneratorExit:
@@ -221,7 +221,7 @@ def _wrap_async_generator(
             finally:
                 CURRENT_SPAN.reset(token)
             while True:
-                span.chunk()
+                span.chunk(value)
                 try:
                     sent = yield value
                 except GeneratorExit:

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from typing import TypeVar, overload
 
 import blinker
-import structlog
 
 from metrics_core.events import Event
+from metrics_core.logs import get_logger
 
 _E = TypeVar("_E", bound=Event)
 _R = TypeVar("_R")
@@ -42,7 +42,7 @@ ErrorHook = Callable[[Event, Callable[..., object], BaseException], None]
 _HookT = TypeVar("_HookT", bound=ErrorHook)
 _Receiver = Callable[[Event], object]
 
-_logger = structlog.get_logger("metrics_core.bus")
+_logger = get_logger("metrics_core.bus")
 
 
 class EventBus:

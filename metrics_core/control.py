@@ -17,10 +17,9 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 
-import structlog
-
 from metrics_core import names
 from metrics_core.filters import EventFilter, FilterChain
+from metrics_core.logs import get_logger
 from metrics_core.registry import Registry
 from metrics_core.sampling import Sampling, keep_sample
 from metrics_core.shedding import LoadShedding
@@ -43,7 +42,7 @@ CONTROL_METRICS: tuple[str, ...] = (
 )
 """Every series that sampling, dimensions, filters, the switch and shedding may record."""
 
-_log = structlog.get_logger("metrics_core.control")
+_log = get_logger("metrics_core.control")
 _EMPTY = Tags.empty()
 
 

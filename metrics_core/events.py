@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -52,6 +53,7 @@ __all__ = [
     "ModelEvent",
     "PredictionEvaluated",
     "ResourcesSampled",
+    "RetriesFinished",
     "RetryAttempted",
 ]
 
@@ -141,8 +143,8 @@ class InferenceCompleted(ModelEvent):
     ``duration_ms`` is the end-to-end latency. The optional fields are recorded
     when present: tokens (``input_tokens``, ``output_tokens``, ``cached_tokens``),
     ``time_to_first_token_ms`` for streaming, ``cost_usd``, ``batch_size``,
-    ``confidence`` (0..1), ``predicted_class`` and ``stream_chunks`` (chunks a
-    streamed response yielded).
+    ``confidence`` (0..1), ``predicted_class``, ``stream_chunks`` (chunks a
+    streamed response yielded) and ``stream_chars`` (characters it streamed).
     """
 
     duration_ms: float
@@ -156,6 +158,7 @@ class InferenceCompleted(ModelEvent):
     confidence: float | None = None
     predicted_class: str | None = None
     stream_chunks: int | None = None
+    stream_chars: int | None = None
 
     def __attrs_post_init__(self) -> None:
         # Built on the request path: the common case (optional fields None) takes no call.
@@ -180,6 +183,8 @@ class InferenceCompleted(ModelEvent):
         chunks = self.stream_chunks
         if chunks is not None and not (chunks.__class__ is int and 0 <= chunks <= _MAX):
             _optional_count(chunks, "stream_chunks")
+        if self.stream_chars is not None:
+            _optional_count(self.stream_chars, "stream_chars")
         if self.cost_usd is not None:
             _non_negative(self, self.cost_usd, "cost_usd")
         if not (self.batch_size.__class__ is int and 1 <= self.batch_size <= _MAX):
@@ -221,11 +226,34 @@ class FirstTokenReceived(ModelEvent):
 
 @attrs.frozen(kw_only=True, slots=True)
 class RetryAttempted(ModelEvent):
-    """A call is being retried: ``attempt`` is 1 for the first retry."""
+    """A call is being retried: ``attempt`` is 1 for the first retry.
+
+    ``error_category`` (``timeout``, ``rate_limit``, ...) is derived from
+    ``error_type`` by the collector's classifier unless given here.
+    """
 
     attempt: int = attrs.field(validator=positive_int)
     error_type: str = attrs.field(validator=non_empty_str)
     delay_ms: float = attrs.field(default=0.0, validator=non_negative)
+    error_category: str | None = attrs.field(default=None, validator=optional_str)
+
+
+def _a_bool(_instance: Any, attribute: Any, value: Any) -> None:
+    if value.__class__ is not bool:
+        raise ValueError(f"'{attribute.name}' must be a bool: {value!r}")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class RetriesFinished(ModelEvent):
+    """A request that was retried is over: ``retries`` retries, then success or giving up.
+
+    ``total_delay_ms`` is the time the request spent waiting between attempts
+    (the sum of its back-offs).
+    """
+
+    retries: int = attrs.field(validator=positive_int)
+    succeeded: bool = attrs.field(validator=_a_bool)
+    total_delay_ms: float = attrs.field(default=0.0, validator=non_negative)
 
 
 class CircuitState(str, enum.Enum):
@@ -338,12 +366,21 @@ class DriftMeasured(ModelEvent):
     threshold: float | None = attrs.field(default=None, validator=optional_finite)
 
 
+def _class_label(_instance: Any, attribute: Any, value: Any) -> None:
+    if value.__class__ is not bool and (not isinstance(value, str) or not value):
+        raise ValueError(f"'{attribute.name}' must be a non-empty string or a bool: {value!r}")
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class PredictionEvaluated(ModelEvent):
-    """Ground truth arrived for a prediction: ``expected`` versus ``actual`` class."""
+    """Ground truth arrived for a prediction: ``expected`` versus ``actual`` class.
 
-    expected: str = attrs.field(validator=non_empty_str)
-    actual: str = attrs.field(validator=non_empty_str)
+    Classes are strings, or booleans for pass/fail outcomes (``True`` is recorded as
+    the class ``"true"``, and is the positive class unless the collector names one).
+    """
+
+    expected: str | bool = attrs.field(validator=_class_label)
+    actual: str | bool = attrs.field(validator=_class_label)
     request_id: str | None = attrs.field(default=None, validator=optional_str)
 
 

@@ -9,18 +9,20 @@ for it. Daemon threads never hold up interpreter exit.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
-import structlog
 
 from metrics_core._validation import check_seconds
+from metrics_core.logs import get_logger
 from metrics_core.snapshot import Snapshot
 
-_log = structlog.get_logger("metrics_core.exporting")
+_log = get_logger("metrics_core.exporting")
 
 
 @runtime_checkable
@@ -67,7 +69,7 @@ ErrorHook = Callable[[str, str], None]
 class _Slot:
     __slots__ = ("busy", "exporter", "name", "timeout")
 
-    def __init__(self, exporter: Exporter, name: str, timeout: float) -> None:
+    def __init__(self, exporter: Any, name: str, timeout: float) -> None:
         self.exporter = exporter
         self.name = name
         self.timeout = timeout
@@ -82,7 +84,7 @@ class ExportFanout:
         self._lock = threading.Lock()
         self._on_error = on_error
 
-    def add(self, exporter: Exporter, name: str, timeout: float) -> None:
+    def add(self, exporter: Any, name: str, timeout: float) -> None:
         """Add ``exporter`` under ``name``; its calls are cut off after ``timeout`` seconds."""
         timeout = check_seconds(timeout, "timeout")
         with self._lock:
@@ -99,12 +101,28 @@ class ExportFanout:
         """Export ``snapshot`` to every exporter; returns within the timeouts and ``deadline``."""
         return self._run(lambda exporter: exporter.export(snapshot), "export", deadline)
 
+    def prime(self, snapshot: Snapshot) -> None:
+        """Pass ``snapshot`` to every exporter with a ``prime`` method (delta exporters).
+
+        A worker group's new leader primes with what the previous leader last sent.
+        """
+        with self._lock:
+            slots = list(self._slots)
+        for slot in slots:
+            prime = getattr(slot.exporter, "prime", None)
+            if prime is None:
+                continue
+            try:
+                prime(snapshot)
+            except Exception:
+                _log.exception("prime_failed", exporter=slot.name)
+
     def close(self, deadline: float | None = None) -> list[ExportOutcome]:
         """Close every exporter, bounded like ``export``."""
         return self._run(lambda exporter: exporter.close(), "close", deadline)
 
     def _run(
-        self, call: Callable[[Exporter], None], action: str, deadline: float | None
+        self, call: Callable[[Exporter], object], action: str, deadline: float | None
     ) -> list[ExportOutcome]:
         with self._lock:
             slots = list(self._slots)
@@ -144,11 +162,13 @@ class ExportFanout:
         return outcomes
 
     def _call(
-        self, slot: _Slot, call: Callable[[Exporter], None], result: list[ExportOutcome]
+        self, slot: _Slot, call: Callable[[Exporter], object], result: list[ExportOutcome]
     ) -> None:
         began = time.monotonic()
         try:
-            call(slot.exporter)
+            pending = call(slot.exporter)
+            if inspect.isawaitable(pending):  # an async exporter, from a sync export
+                asyncio.run(_wait(pending))
         except BaseException as error:
             result.append(ExportOutcome(slot.name, "error", time.monotonic() - began, repr(error)))
         else:
@@ -170,3 +190,7 @@ class ExportFanout:
             except Exception:
                 _log.exception("export_error_hook_failed", exporter=outcome.exporter)
         return outcome
+
+
+async def _wait(pending: Awaitable[object]) -> None:
+    await pending

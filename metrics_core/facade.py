@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -9,10 +10,9 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from metrics_core import names
 from metrics_core._validation import check_seconds, shown
+from metrics_core.async_export import AsyncExporter, run_async
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
 from metrics_core.compare import Comparison, compare_versions
@@ -27,6 +27,9 @@ from metrics_core.events import (
 )
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
 from metrics_core.filters import EventFilter
+from metrics_core.history import HistoryStore, share_group_writer
+from metrics_core.history_query import all_versions_history, history_query, version_history
+from metrics_core.logs import get_logger
 from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.sampling import Sampling
@@ -34,9 +37,13 @@ from metrics_core.shedding import LoadShedding
 from metrics_core.shutdown import ShutdownHook
 from metrics_core.snapshot import Snapshot, Window
 from metrics_core.splits import check_where, filter_snapshot, split_version_metrics
-from metrics_core.tags import Tags
+from metrics_core.stopwatch import Stopwatch
+from metrics_core.tags import Tags, TagValue
+from metrics_core.unheard import forget_own_bus, note_own_bus
+from metrics_core.workers import WorkerGroup, WorkerGroupOptions
+from metrics_core.workers._registry import join_worker_group
 
-_log = structlog.get_logger("metrics_core.facade")
+_log = get_logger("metrics_core.facade")
 _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at least
 _CLOSE_RESERVE = 0.5  # seconds of close()'s deadline kept for closing the exporters, at most
 
@@ -55,6 +62,13 @@ class Metrics:
     :param clock: the clock of that new registry (give the registry its own clock instead
         when you pass one).
     :param export_timeout: seconds an exporter may take before it is cut off.
+    :param history: a history store (``exporters.SQLiteStore``, ``PostgresStore``): added
+        as the exporter ``"history"`` and read for windows beyond memory (docs/history.md).
+    :param multiproc: join a worker group: its directory or ``WorkerGroupOptions``;
+        by default the directory named by ``INFERENCE_METRICS_MULTIPROC_DIR``, if set.
+        In a group every read (``snapshot``, queries, pull exporters) answers for all
+        workers, ``export()`` pushes from the group's leader only, and
+        ``local_snapshot()`` is this process alone (docs/integrations.md).
     :param enabled: recording on or off (``INFERENCE_METRICS_ENABLED``, else on); also
         switchable at run time through :attr:`enabled`.
     :param sampling: rates of the distribution work (``INFERENCE_METRICS_SAMPLE_*``).
@@ -70,6 +84,8 @@ class Metrics:
         clock: Clock | None = None,
         *,
         export_timeout: float = 10.0,
+        history: HistoryStore | None = None,
+        multiproc: str | os.PathLike[str] | WorkerGroupOptions | None = None,
         enabled: bool | None = None,
         sampling: Sampling | None = None,
         filters: Iterable[EventFilter] = (),
@@ -83,6 +99,8 @@ class Metrics:
             registry if registry is not None else AggregatingRegistry(clock=clock)
         )
         self.export_timeout = export_timeout
+        self.worker_group: WorkerGroup | None
+        self.worker_group, self.registry = join_worker_group(multiproc, self.registry)
         self._collectors: list[Any] = []
         self._subscriptions: list[tuple[type[Event], Any]] = []
         self._fanout = ExportFanout(on_error=self._count_export_error)
@@ -105,6 +123,14 @@ class Metrics:
         self._wiring_lock = threading.Lock()
         self.control.on_switch(self._switched)
         self.bus.on_listener_error(self._count_listener_error)
+        self.history_store = history
+        self._started = self.registry.clock()
+        if history is not None:
+            if self.worker_group is not None:  # the leader exports the group's data
+                share_group_writer(history, self.worker_group.directory)
+            self.export_to(history, name="history")
+        if bus is not None:
+            note_own_bus(self)
 
     # -- wiring --------------------------------------------------------------------------
 
@@ -129,7 +155,11 @@ class Metrics:
         return self
 
     def export_to(
-        self, exporter: Exporter, *, timeout: float | None = None, name: str | None = None
+        self,
+        exporter: Exporter | AsyncExporter,
+        *,
+        timeout: float | None = None,
+        name: str | None = None,
     ) -> Metrics:
         """Add ``exporter``; each of its calls is cut off after ``timeout`` seconds. Chainable.
 
@@ -184,10 +214,18 @@ class Metrics:
     # -- exporting -----------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        """An immutable snapshot of the registry (its control series only while off)."""
+        """An immutable snapshot of the registry (its control series only while off).
+
+        In a worker group, of the whole group.
+        """
         if not self.control.enabled:
             return self.registry.snapshot(names=CONTROL_NAMES)
         return self.registry.snapshot()
+
+    def local_snapshot(self) -> Snapshot:
+        """A snapshot of what this process recorded, even in a worker group."""
+        group = self.worker_group
+        return (self.registry if group is None else group.local).snapshot()
 
     def export(self, *, deadline: float | None = None) -> list[ExportOutcome]:
         """Export one snapshot to every exporter; ``deadline`` is in seconds from now.
@@ -198,7 +236,12 @@ class Metrics:
         if not self.control.enabled:
             return []
         limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
+        group = self.worker_group
+        if group is not None and not group.is_leader():
+            return []  # one member, the leader, pushes the group's snapshot
         with self._export_lock:
+            if group is not None:
+                return group.export(self._fanout, self.snapshot(), limit)
             return self._fanout.export(self.snapshot(), limit)
 
     def start_auto_export(self, interval: float) -> None:
@@ -273,23 +316,83 @@ class Metrics:
         # An export stuck on a hung exporter holds the lock: wait for it at most a quarter
         # of the deadline, leaving the rest to the final export and the closing.
         locked = self._export_lock.acquire(timeout=max(0.0, (end - time.monotonic()) / 4))
+        group = self.worker_group
+        if group is not None:  # publish the last state; only the leader pushes the group's
+            group.close()
         try:
             # The closing keeps a reserve (a quarter of what is left, at most 0.5 s): a hung
             # exporter cannot take the closing time of the others. Nothing is exported while
             # recording is off.
             reserve = min(_CLOSE_RESERVE, max(0.0, end - time.monotonic()) / 4)
-            if self.control.enabled:
+            if group is not None:
+                if self.control.enabled:
+                    group.export(self._fanout, self.snapshot(), end - reserve)
+                group.resign()
+            elif self.control.enabled:
                 self._fanout.export(self.snapshot(), end - reserve)
             self._fanout.close(end)
         finally:
             if locked:
                 self._export_lock.release()
         self.bus.remove_listener_error_hook(self._count_listener_error)
+        forget_own_bus(self)
         if self._shutdown is not None:
             self._shutdown.uninstall()
 
+    def clear(self) -> None:
+        """Forget everything recorded: the registry's series and the collectors' state.
+
+        Each collector is bound again (which drops its cached instruments and counts),
+        its subscriptions and exporters stay. For tests and for a fresh start.
+        """
+        self.registry.clear()
+        for collector in self._collectors:
+            collector.bind(self.registry, self.bus)
+
+    def timer(self, name: str, tags: Mapping[str, TagValue] | None = None) -> Stopwatch:
+        """A ``Stopwatch`` timing blocks or calls into the timer ``name{tags}`` (ms).
+
+        ``with metrics.timer("queue.wait", {"queue": "a"}):``, ``async with``, or as a
+        decorator of sync and async functions (see ``metrics_core.stopwatch``).
+        """
+        return Stopwatch(self.registry, name, tags)
+
     def __enter__(self) -> Metrics:
         return self
+
+    async def aexport(self, *, deadline: float | None = None) -> list[ExportOutcome]:
+        """Export one snapshot without blocking the event loop (``export``'s async twin).
+
+        Async exporters are awaited on the running loop, sync ones run in threads; each
+        is cut off at its timeout and ``deadline`` (seconds from now) as in ``export``.
+        """
+        limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
+        snapshot = await asyncio.to_thread(self.snapshot)
+        return await run_async(self._fanout, "export", (snapshot,), "export", limit)
+
+    async def flush(self, *, deadline: float | None = None) -> list[ExportOutcome]:
+        """``aexport``, then each exporter's ``flush()`` where it has one (sync or async)."""
+        limit = None if deadline is None else time.monotonic() + check_seconds(deadline, "deadline")
+        outcomes = await self.aexport(deadline=deadline)
+        return outcomes + await run_async(self._fanout, "flush", (), "flush", limit)
+
+    async def aclose(self, deadline: float = 5.0) -> None:
+        """A last ``aexport`` on the running loop, then ``close`` in a thread."""
+        end = time.monotonic() + deadline
+        if not self._closed:
+            await self.aexport(deadline=deadline / 2)
+        await asyncio.to_thread(self.close, max(0.1, end - time.monotonic()))
+
+    async def __aenter__(self) -> Metrics:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def __exit__(
         self,
@@ -368,9 +471,8 @@ class Metrics:
         ``where={"provider": "openai"}`` counts only the requests whose kept dimensions
         have those values (see ``metrics_core.splits``).
         """
-        snapshot = self.registry.snapshot(
-            names=QUERY_NAMES, match={names.MODEL_NAME: model_name, names.VERSION: version}
-        )
+        match = {names.MODEL_NAME: model_name, names.VERSION: version}
+        snapshot, window = self._query_snapshot(window, match)
         if where is not None:
             return version_metrics(snapshot, model_name, version, window, where=check_where(where))
         return version_metrics(snapshot, model_name, version, window)
@@ -388,7 +490,7 @@ class Metrics:
         (keys ``"model:version|provider=openai"``); ``where`` filters like in
         :meth:`get_metrics`.
         """
-        snapshot = self.registry.snapshot(names=QUERY_NAMES)
+        snapshot, window = self._query_snapshot(window, None)
         if by or where is not None:
             return split_version_metrics(snapshot, window, by=by, where=where)
         return all_version_metrics(snapshot, window)
@@ -409,11 +511,58 @@ class Metrics:
         See ``metrics_core.compare.Comparison`` for the test and the decision rule.
         ``where`` compares only the requests whose kept dimensions have those values.
         """
-        snapshot = self.registry.snapshot(names=QUERY_NAMES, match={names.MODEL_NAME: model_name})
+        snapshot, window = self._query_snapshot(window, {names.MODEL_NAME: model_name})
         if where is not None:
             snapshot = filter_snapshot(snapshot, check_where(where))
         return compare_versions(
             snapshot, model_name, baseline, candidate, window, alpha=alpha, min_samples=min_samples
+        )
+
+    def _query_snapshot(
+        self, window: Window, match: dict[str, str] | None
+    ) -> tuple[Snapshot, Window]:
+        snapshot = self.registry.snapshot(names=QUERY_NAMES, match=match)
+        if self.history_store is None:
+            return snapshot, window
+        return history_query(self.history_store, snapshot, window, self._started, match)
+
+    def history(
+        self,
+        model_name: str,
+        version: str,
+        since: Window,
+        until: float | None = None,
+        step: Window = 60.0,
+    ) -> list[VersionMetrics]:
+        """``VersionMetrics`` of one version per ``step`` over the ``since`` before ``until``.
+
+        ``until`` is a Unix time (default: now); steps are whole minutes. Memory answers
+        the last hour, the history store (when given) the rest: see docs/history.md.
+        """
+        match = {names.MODEL_NAME: model_name, names.VERSION: version}
+        snapshot = self.registry.snapshot(names=QUERY_NAMES, match=match)
+        return version_history(
+            self.history_store, snapshot, model_name, version, since, until, step
+        )
+
+    def all_history(
+        self,
+        since: Window,
+        until: float | None = None,
+        step: Window = 60.0,
+        *,
+        by: Iterable[str] = (),
+        where: Mapping[str, Any] | None = None,
+    ) -> list[tuple[float, dict[str, VersionMetrics]]]:
+        """``(step start, {"model:version": VersionMetrics})`` per ``step``, every version.
+
+        Like :meth:`history`, with one read of the store for all versions; ``by`` and
+        ``where`` as in :meth:`get_all_metrics`.
+        """
+        snapshot = self.registry.snapshot(names=QUERY_NAMES)
+        checked = None if where is None else check_where(where)
+        return all_versions_history(
+            self.history_store, snapshot, since, until, step, by=by, where=checked
         )
 
     # -- self-metrics ----------------------------------------------------------------------

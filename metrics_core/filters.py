@@ -20,17 +20,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 
-import structlog
-
 from metrics_core.bus import listener_name
 from metrics_core.events import Event
+from metrics_core.logs import get_logger
 
 __all__ = ["EventFilter", "FilterChain"]
 
 EventFilter = Callable[[Event], Event | None]
 """A filter: the event, a changed copy of the same class, or ``None`` to drop it."""
 
-_log = structlog.get_logger("metrics_core.filters")
+_log = get_logger("metrics_core.filters")
 
 
 class FilterChain:

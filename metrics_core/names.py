@@ -45,6 +45,12 @@ ones are ``requests_total`` minus its count."""
 STREAM_CHUNKS = "model_inference_stream_chunks"
 """Histogram: chunks yielded per streamed response (completed requests that reported
 ``stream_chunks``)."""
+TOTAL_TOKENS = "model_inference_total_tokens"
+"""Histogram: input plus output tokens of one request (``LlmCollector``)."""
+STREAM_CHARS = "model_inference_stream_chars"
+"""Histogram: characters one streamed response yielded (``LlmCollector``)."""
+STREAM_CHUNKS_PER_SECOND = "model_inference_stream_chunks_per_second"
+"""Histogram: chunks per second of a streamed response, from its first chunk (``LlmCollector``)."""
 
 EXPORT_ERRORS_TOTAL = "metrics_export_errors_total"
 """Counter: failed, timed-out or skipped exports, tagged with ``exporter`` and ``reason``
@@ -53,6 +59,9 @@ LISTENER_ERRORS_TOTAL = "metrics_listener_errors_total"
 """Counter: event listeners that raised, tagged with ``event`` and ``listener``."""
 OVERFLOW_TOTAL = "metrics_cardinality_overflow_total"
 """Counter: values folded into an ``overflow`` series, tagged with ``metric``."""
+WORKER_GROUP_SKIPPED_FILES_TOTAL = "metrics_worker_group_skipped_files_total"
+"""Counter: files of a worker group's directory that reads skipped, tagged with ``reason``
+(``corrupt``, ``foreign`` or ``stale``)."""
 
 # -- controlling what is recorded (metrics_core.control) ----------------------------------
 
@@ -149,6 +158,8 @@ RECALL = "model_prediction_recall"
 """Gauge: recall over the quality collector's window, tagged ``average`` (and ``class``)."""
 F1 = "model_prediction_f1"
 """Gauge: F1 over the quality collector's window, tagged ``average`` (and ``class``)."""
+ACCURACY = "model_prediction_accuracy"
+"""Gauge: evaluated predictions that were correct over the quality collector's window."""
 
 # -- reliability (ReliabilityCollector) ---------------------------------------------------
 
@@ -162,6 +173,16 @@ RETRIES_TOTAL = "model_inference_retries_total"
 """Counter: retries, tagged with the ``error_type`` that caused them."""
 RETRY_DELAY = "model_inference_retry_delay"
 """Timer (ms): the back-off before each retry."""
+ERROR_CATEGORY = "error_category"
+"""Tag key of an error's category (``metrics_core.errors``): ``timeout``, ``rate_limit``, ..."""
+OUTCOME = "outcome"
+"""Tag key of how a retried request ended: ``succeeded`` or ``failed``."""
+RETRIED_REQUESTS_TOTAL = "model_inference_retried_requests_total"
+"""Counter: requests that were retried, by ``outcome`` (``succeeded`` after retries, ``failed``)."""
+RETRY_TOTAL_DELAY = "model_inference_retry_total_delay"
+"""Timer (ms): the back-off of one retried request, all its retries together."""
+RETRIES_PER_REQUEST = "model_inference_retries_per_request"
+"""Histogram: retries of one retried request."""
 CIRCUIT_BREAKER_STATE = "model_circuit_breaker_state"
 """Gauge: circuit breaker state, 0 closed, 1 half-open, 2 open; tagged ``breaker``."""
 CIRCUIT_BREAKER_TRANSITIONS_TOTAL = "model_circuit_breaker_transitions_total"
@@ -198,9 +219,13 @@ DESCRIPTIONS: dict[str, str] = {
     COST_TOTAL: "Cost of requests in US dollars.",
     BATCH_SIZE: "Batch size of batched requests.",
     STREAM_CHUNKS: "Chunks yielded per streamed response.",
+    TOTAL_TOKENS: "Input plus output tokens per request.",
+    STREAM_CHARS: "Characters yielded per streamed response.",
+    STREAM_CHUNKS_PER_SECOND: "Chunks per second of a streamed response, from its first chunk.",
     EXPORT_ERRORS_TOTAL: "Failed, timed-out or skipped exports by exporter and reason.",
     LISTENER_ERRORS_TOTAL: "Event listeners that raised, by event and listener.",
     OVERFLOW_TOTAL: "Values folded into an overflow series by the cardinality limit.",
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: "Files of the worker group's directory that reads skipped.",
     SAMPLING_RATE: "Share of requests whose distributions are recorded, by kind.",
     DIMENSION_OVERFLOW_TOTAL: "Attribute values folded into _other past a dimension's limit.",
     FILTER_ERRORS_TOTAL: "Event filters that failed, by filter.",
@@ -230,8 +255,12 @@ DESCRIPTIONS: dict[str, str] = {
     PRECISION: "Precision of evaluated predictions over the collector's window.",
     RECALL: "Recall of evaluated predictions over the collector's window.",
     F1: "F1 score of evaluated predictions over the collector's window.",
+    ACCURACY: "Share of evaluated predictions that were correct over the collector's window.",
     RETRIES_TOTAL: "Retries by the error type that caused them.",
     RETRY_DELAY: "Back-off delay before each retry.",
+    RETRIED_REQUESTS_TOTAL: "Retried requests by outcome: succeeded after retries, or failed.",
+    RETRY_TOTAL_DELAY: "Back-off of one retried request, all its retries together.",
+    RETRIES_PER_REQUEST: "Retries of one retried request.",
     CIRCUIT_BREAKER_STATE: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "Circuit breaker state changes by from and to state.",
     HTTP_SERVER_DURATION: "Duration of HTTP server requests, to the end of the response body.",
@@ -252,9 +281,13 @@ UNITS: dict[str, str] = {
     COST_TOTAL: "USD",
     BATCH_SIZE: "{request}",
     STREAM_CHUNKS: "{chunk}",
+    TOTAL_TOKENS: "{token}",
+    STREAM_CHARS: "{character}",
+    STREAM_CHUNKS_PER_SECOND: "{chunk}/s",
     EXPORT_ERRORS_TOTAL: "{export}",
     LISTENER_ERRORS_TOTAL: "{error}",
     OVERFLOW_TOTAL: "{value}",
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: "{file}",
     SAMPLING_RATE: "1",
     DIMENSION_OVERFLOW_TOTAL: "{value}",
     FILTER_ERRORS_TOTAL: "{error}",
@@ -284,8 +317,12 @@ UNITS: dict[str, str] = {
     PRECISION: "1",
     RECALL: "1",
     F1: "1",
+    ACCURACY: "1",
     RETRIES_TOTAL: "{retry}",
     RETRY_DELAY: "ms",
+    RETRIED_REQUESTS_TOTAL: "{request}",
+    RETRY_TOTAL_DELAY: "ms",
+    RETRIES_PER_REQUEST: "{retry}",
     CIRCUIT_BREAKER_STATE: "1",
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: "{transition}",
     HTTP_SERVER_DURATION: "ms",
@@ -306,9 +343,13 @@ KINDS: dict[str, MetricKind] = {
     COST_TOTAL: MetricKind.COUNTER,
     BATCH_SIZE: MetricKind.HISTOGRAM,
     STREAM_CHUNKS: MetricKind.HISTOGRAM,
+    TOTAL_TOKENS: MetricKind.HISTOGRAM,
+    STREAM_CHARS: MetricKind.HISTOGRAM,
+    STREAM_CHUNKS_PER_SECOND: MetricKind.HISTOGRAM,
     EXPORT_ERRORS_TOTAL: MetricKind.COUNTER,
     LISTENER_ERRORS_TOTAL: MetricKind.COUNTER,
     OVERFLOW_TOTAL: MetricKind.COUNTER,
+    WORKER_GROUP_SKIPPED_FILES_TOTAL: MetricKind.COUNTER,
     SAMPLING_RATE: MetricKind.GAUGE,
     DIMENSION_OVERFLOW_TOTAL: MetricKind.COUNTER,
     FILTER_ERRORS_TOTAL: MetricKind.COUNTER,
@@ -338,8 +379,12 @@ KINDS: dict[str, MetricKind] = {
     PRECISION: MetricKind.GAUGE,
     RECALL: MetricKind.GAUGE,
     F1: MetricKind.GAUGE,
+    ACCURACY: MetricKind.GAUGE,
     RETRIES_TOTAL: MetricKind.COUNTER,
     RETRY_DELAY: MetricKind.TIMER,
+    RETRIED_REQUESTS_TOTAL: MetricKind.COUNTER,
+    RETRY_TOTAL_DELAY: MetricKind.TIMER,
+    RETRIES_PER_REQUEST: MetricKind.HISTOGRAM,
     CIRCUIT_BREAKER_STATE: MetricKind.GAUGE,
     CIRCUIT_BREAKER_TRANSITIONS_TOTAL: MetricKind.COUNTER,
     HTTP_SERVER_DURATION: MetricKind.TIMER,

@@ -60,10 +60,12 @@ class ClassificationScores:
     """Scores of a set of evaluated predictions (a confusion matrix).
 
     Zero denominators give 0.0: a class never predicted has precision 0.0, never
-    expected recall 0.0. Macro scores average the per-class scores over every class
-    that appears as expected or actual, unweighted; macro F1 is the mean of the
-    per-class F1 scores (as scikit-learn computes it), not the F1 of macro
-    precision and recall.
+    expected recall 0.0. With no evaluations at all, accuracy and the macro scores
+    are NaN (no data, not a score of zero). ``accuracy`` is the share of evaluations
+    whose actual class was the expected one. Macro scores average the per-class
+    scores over every class that appears as expected or actual, unweighted; macro
+    F1 is the mean of the per-class F1 scores (as scikit-learn computes it), not
+    the F1 of macro precision and recall.
     """
 
     evaluations: int
@@ -71,6 +73,7 @@ class ClassificationScores:
     macro_precision: float
     macro_recall: float
     macro_f1: float
+    accuracy: float = math.nan
 
     def binary(self, positive_class: str) -> ClassScores:
         """The scores with ``positive_class`` as the positive class (0.0 if never seen)."""
@@ -78,6 +81,7 @@ class ClassificationScores:
 
 
 _NO_SCORES = ClassScores(precision=0.0, recall=0.0, f1=0.0, support=0)
+_NAN = math.nan
 
 
 def classification_scores(confusion: Mapping[tuple[str, str], float]) -> ClassificationScores:
@@ -85,7 +89,7 @@ def classification_scores(confusion: Mapping[tuple[str, str], float]) -> Classif
     true_positives: dict[str, float] = {}
     expected_counts: dict[str, float] = {}
     actual_counts: dict[str, float] = {}
-    total = 0.0
+    total = correct = 0.0
     for (expected, actual), n in confusion.items():
         if not n:
             continue
@@ -94,6 +98,7 @@ def classification_scores(confusion: Mapping[tuple[str, str], float]) -> Classif
         actual_counts[actual] = actual_counts.get(actual, 0.0) + n
         if expected == actual:
             true_positives[expected] = true_positives.get(expected, 0.0) + n
+            correct += n
     by_class: dict[str, ClassScores] = {}
     for label in sorted(expected_counts.keys() | actual_counts.keys()):
         tp = true_positives.get(label, 0.0)
@@ -111,9 +116,10 @@ def classification_scores(confusion: Mapping[tuple[str, str], float]) -> Classif
     return ClassificationScores(
         evaluations=round(total),
         by_class=by_class,
-        macro_precision=math.fsum(c.precision for c in scores) / n_classes if n_classes else 0.0,
-        macro_recall=math.fsum(c.recall for c in scores) / n_classes if n_classes else 0.0,
-        macro_f1=math.fsum(c.f1 for c in scores) / n_classes if n_classes else 0.0,
+        macro_precision=math.fsum(c.precision for c in scores) / n_classes if n_classes else _NAN,
+        macro_recall=math.fsum(c.recall for c in scores) / n_classes if n_classes else _NAN,
+        macro_f1=math.fsum(c.f1 for c in scores) / n_classes if n_classes else _NAN,
+        accuracy=correct / total if total else _NAN,
     )
 
 
@@ -131,10 +137,11 @@ class VersionMetrics:
     ``output_tokens_per_second`` is the version's output-token throughput.
 
     Quality (from ``QualityCollector``'s confusion-matrix counter over the same
-    window): ``evaluation_count`` predictions evaluated; ``precision``, ``recall``
-    and ``f1`` for the collector's ``positive_class`` (NaN when it has none);
-    ``macro_*`` averaged over classes (see ``ClassificationScores``). Zero
-    denominators give 0.0.
+    window): ``evaluation_count`` predictions evaluated; ``accuracy``, the share
+    that were correct; ``precision``, ``recall`` and ``f1`` for the collector's
+    ``positive_class`` (NaN when it has none); ``macro_*`` averaged over classes
+    (see ``ClassificationScores``). Zero denominators give 0.0; with no
+    evaluations in the window every quality score is NaN (``null`` in JSON).
     """
 
     model_name: str
@@ -160,11 +167,12 @@ class VersionMetrics:
     precision: float = math.nan
     recall: float = math.nan
     f1: float = math.nan
-    macro_precision: float = 0.0
-    macro_recall: float = 0.0
-    macro_f1: float = 0.0
+    macro_precision: float = math.nan
+    macro_recall: float = math.nan
+    macro_f1: float = math.nan
     sampling_rates: Mapping[str, float] = attrs.field(factory=dict)
     dimensions: Mapping[str, str] = attrs.field(factory=dict)
+    accuracy: float = math.nan
 
     @property
     def key(self) -> str:
@@ -287,7 +295,8 @@ def _version_metrics(  # noqa: PLR0915 - one pass over the series, one branch pe
     t50, t95 = ttft.quantiles(0.5, 0.95) if ttft else (math.nan, math.nan)
     # Most versions have no evaluations: skip scoring an empty matrix per version.
     quality = classification_scores(confusion) if confusion else _NO_EVALUATIONS
-    binary = None if positive_class is None else quality.binary(positive_class)
+    scored = positive_class is not None and quality.evaluations
+    binary = quality.binary(positive_class) if scored and positive_class else None
     return VersionMetrics(
         model_name=model_name,
         version=version,
@@ -316,6 +325,7 @@ def _version_metrics(  # noqa: PLR0915 - one pass over the series, one branch pe
         macro_recall=quality.macro_recall,
         macro_f1=quality.macro_f1,
         sampling_rates=dict(sorted(rates.items())),
+        accuracy=quality.accuracy,
     )
 
 

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-import structlog
+from metrics_core.logs import get_logger
 
-_log = structlog.get_logger("metrics_core.shutdown")
+_log = get_logger("metrics_core.shutdown")
 
 Handler = Callable[[int, FrameType | None], object] | int | None
 

@@ -17,17 +17,24 @@ from datetime import timedelta
 import attrs
 
 from metrics_core._validation import MAX_VALUE, shown
+from metrics_core.durations import parse_duration
 from metrics_core.sketch import BucketData, merge_all, quantiles
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.windows import WindowView
 
-Window = timedelta | float | int
-"""A window length: a ``timedelta`` or a number of seconds."""
+Window = timedelta | float | int | str
+"""A window length: a ``timedelta``, a number of seconds, or text like ``"5m"``."""
 
 
 def window_seconds(window: Window) -> float:
-    """``window`` in seconds; raises ``ValueError`` unless it is positive and finite."""
+    """``window`` in seconds; raises ``ValueError`` unless it is positive and finite.
+
+    Text is parsed by ``metrics_core.durations.parse_duration``: ``"90s"``, ``"5m"``,
+    ``"1h"``, ``"500ms"`` or plain seconds.
+    """
+    if isinstance(window, str):
+        return parse_duration(window)
     seconds = window.total_seconds() if isinstance(window, timedelta) else window
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise ValueError(f"'window' must be a timedelta or a number of seconds: {shown(window)}")

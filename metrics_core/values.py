@@ -46,6 +46,29 @@ class _Value:
     tags: Tags = attrs.field(factory=Tags.empty, converter=_tags)
     timestamp: float = attrs.field(factory=time.time, validator=finite)
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name", "kind", "value", "tags", "timestamp"}``, plain JSON-ready values."""
+        value: float = getattr(self, "value")  # noqa: B009 - every subclass defines it
+        kind: MetricKind = getattr(self, "kind")  # noqa: B009
+        return {
+            "name": self.name,
+            "kind": kind.value,
+            "value": value,
+            "tags": dict(self.tags),
+            "timestamp": self.timestamp,
+        }
+
+    def __str__(self) -> str:
+        """``name{key="value",...} value``, labels escaped as in Prometheus' text format."""
+        value: float = getattr(self, "value")  # noqa: B009
+        labels = ",".join(f'{key}="{_escape(text)}"' for key, text in self.tags.items())
+        number = repr(float(value))
+        return f"{self.name}{{{labels}}} {number}" if labels else f"{self.name} {number}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
 
 @attrs.frozen(kw_only=True, slots=True)
 class Counter(_Value):

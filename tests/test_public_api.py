@@ -21,6 +21,7 @@ PUBLIC_MODULES = (
     "integrations",
     "metrics_core.registry",
     "metrics_core.testing",
+    "metrics_core.workers",
 )
 OUR_PACKAGES = ("metrics_core", "collectors", "exporters", "integrations")
 

@@ -23,8 +23,10 @@ from metrics_core._validation import (
     check_non_negative,
     check_seconds,
 )
+from metrics_core.buckets import DEFAULT_BUCKETS
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
+from metrics_core.recorded import recorded
 from metrics_core.registry._index import VersionIndex, version_of
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
 from metrics_core.registry._names import KeyGuard, check_room_for_name
@@ -37,7 +39,7 @@ from metrics_core.snapshot import (
     Snapshot,
 )
 from metrics_core.tags import Tags, TagValue
-from metrics_core.values import MetricKind
+from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
 
 # Floats, not ints: bisect compares each value with them on every observation.
 DEFAULT_TIMER_BUCKETS_MS: tuple[float, ...] = (
@@ -113,7 +115,10 @@ class AggregatingRegistry:
         self.clock: Clock = clock or system_clock
         self.max_series_per_metric = max_series_per_metric
         self.series_ttl = series_ttl
-        self._buckets = {name: _bounds(name, b) for name, b in (buckets or {}).items()}
+        self._buckets = {
+            **DEFAULT_BUCKETS,
+            **{name: _bounds(name, b) for name, b in (buckets or {}).items()},
+        }
         self._lock = threading.Lock()
         self._counters: dict[str, Family] = {}
         self._gauges: dict[str, Family] = {}
@@ -135,21 +140,29 @@ class AggregatingRegistry:
 
     def counter(
         self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
-    ) -> None:
-        """Add ``increment`` (finite, >= 0) to the counter ``name{tags}``."""
+    ) -> Counter:
+        """Add ``increment`` (finite, >= 0) to the counter ``name{tags}``; return the value."""
+        tags = tags if tags.__class__ is Tags else Tags.of(tags)
         self._record(MetricKind.COUNTER, name, tags, increment)
+        return recorded(Counter, name, tags, increment, self.clock())
 
-    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Set the gauge ``name{tags}`` to ``value`` (finite)."""
+    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Gauge:
+        """Set the gauge ``name{tags}`` to ``value`` (finite); return the value."""
+        tags = tags if tags.__class__ is Tags else Tags.of(tags)
         self._record(MetricKind.GAUGE, name, tags, value)
+        return recorded(Gauge, name, tags, value, self.clock())
 
-    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Observe ``value`` (finite) in the histogram ``name{tags}``."""
+    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Histogram:
+        """Observe ``value`` (finite) in the histogram ``name{tags}``; return the value."""
+        tags = tags if tags.__class__ is Tags else Tags.of(tags)
         self._record(MetricKind.HISTOGRAM, name, tags, value)
+        return recorded(Histogram, name, tags, value, self.clock())
 
-    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> None:
-        """Observe ``duration_ms`` (finite, >= 0) in the timer ``name{tags}``."""
+    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> Timer:
+        """Observe ``duration_ms`` (finite, >= 0) in the timer ``name{tags}``; return the value."""
+        tags = tags if tags.__class__ is Tags else Tags.of(tags)
         self._record(MetricKind.TIMER, name, tags, duration_ms)
+        return recorded(Timer, name, tags, duration_ms, self.clock())
 
     def _record(
         self, kind: MetricKind, name: str, tags: Tags | Mapping[str, TagValue], value: float
@@ -299,6 +312,14 @@ class AggregatingRegistry:
                         if not match or tags.includes(match):
                             out.append(_freeze(kind, name, tags, live))
         return Snapshot(now, tuple(out))
+
+    def find(self, name: str, tags: Mapping[str, str] | None = None) -> list[Series]:
+        """The series named ``name`` whose tags include every item of ``tags``, as of now."""
+        return list(self.snapshot(names=(name,), match=tags).series)
+
+    def all(self) -> list[Series]:
+        """Every series, as of now (the series of a snapshot)."""
+        return list(self.snapshot().series)
 
     def series_count(self) -> int:
         """How many series are held, of every kind."""

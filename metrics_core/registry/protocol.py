@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 from metrics_core.clock import Clock
 from metrics_core.snapshot import Snapshot
 from metrics_core.tags import Tags, TagValue
-from metrics_core.values import MetricKind
+from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
 
 
 class BoundInstrument(Protocol):
@@ -30,17 +30,17 @@ class Registry(Protocol):
 
     def counter(
         self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
-    ) -> None:
-        """Add ``increment`` (>= 0) to a counter."""
+    ) -> Counter:
+        """Add ``increment`` (>= 0) to a counter; return the ``Counter`` value recorded."""
 
-    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Set a gauge to ``value``."""
+    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Gauge:
+        """Set a gauge to ``value``; return the ``Gauge`` value recorded."""
 
-    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Observe ``value`` in a histogram."""
+    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Histogram:
+        """Observe ``value`` in a histogram; return the ``Histogram`` value recorded."""
 
-    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> None:
-        """Observe a duration in milliseconds (>= 0)."""
+    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> Timer:
+        """Observe a duration in milliseconds (>= 0); return the ``Timer`` value recorded."""
 
     def instrument(
         self, kind: MetricKind, name: str, tags: Tags | Mapping[str, TagValue]

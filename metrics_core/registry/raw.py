@@ -45,21 +45,29 @@ class RawRegistry:
 
     def counter(
         self, name: str, tags: Tags | Mapping[str, TagValue], increment: float = 1.0
-    ) -> None:
-        """Keep a ``Counter`` value."""
-        self._keep(Counter(name=name, value=increment, tags=tags, timestamp=self.clock()))
+    ) -> Counter:
+        """Keep a ``Counter`` value and return it."""
+        kept = Counter(name=name, value=increment, tags=tags, timestamp=self.clock())
+        self._keep(kept)
+        return kept
 
-    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Keep a ``Gauge`` value."""
-        self._keep(Gauge(name=name, value=value, tags=tags, timestamp=self.clock()))
+    def gauge(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Gauge:
+        """Keep a ``Gauge`` value and return it."""
+        kept = Gauge(name=name, value=value, tags=tags, timestamp=self.clock())
+        self._keep(kept)
+        return kept
 
-    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> None:
-        """Keep a ``Histogram`` value."""
-        self._keep(Histogram(name=name, value=value, tags=tags, timestamp=self.clock()))
+    def histogram(self, name: str, tags: Tags | Mapping[str, TagValue], value: float) -> Histogram:
+        """Keep a ``Histogram`` value and return it."""
+        kept = Histogram(name=name, value=value, tags=tags, timestamp=self.clock())
+        self._keep(kept)
+        return kept
 
-    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> None:
-        """Keep a ``Timer`` value."""
-        self._keep(Timer(name=name, value=duration_ms, tags=tags, timestamp=self.clock()))
+    def timer(self, name: str, tags: Tags | Mapping[str, TagValue], duration_ms: float) -> Timer:
+        """Keep a ``Timer`` value and return it."""
+        kept = Timer(name=name, value=duration_ms, tags=tags, timestamp=self.clock())
+        self._keep(kept)
+        return kept
 
     def instrument(
         self, kind: MetricKind, name: str, tags: Tags | Mapping[str, TagValue]
@@ -95,6 +103,10 @@ class RawRegistry:
         """The values named ``name`` whose tags include every item of ``tags``."""
         return [v for v in self.values() if v.name == name and (not tags or v.tags.includes(tags))]
 
+    def all(self) -> list[MetricValue]:
+        """Every value held, oldest first (the same as :meth:`values`)."""
+        return self.values()
+
     def snapshot(
         self, *, names: Iterable[str] | None = None, match: Mapping[str, str] | None = None
     ) -> Snapshot:
@@ -108,7 +120,7 @@ class RawRegistry:
             max_series_per_metric=len(values) + 1,
             series_ttl=None,
         )
-        record: dict[type[MetricValue], Callable[[str, Tags, float], None]] = {
+        record: dict[type[MetricValue], Callable[[str, Tags, float], object]] = {
             Counter: folded.counter,
             Gauge: folded.gauge,
             Histogram: folded.histogram,

@@ -9,6 +9,7 @@ from collectors import (
     GpuCollector,
     HttpCollector,
     InferenceCollector,
+    LlmCollector,
     QualityCollector,
     ReliabilityCollector,
     SystemCollector,
@@ -31,6 +32,7 @@ from metrics_core.events import (
     MemoryUsageReported,
     PredictionEvaluated,
     ResourcesSampled,
+    RetriesFinished,
     RetryAttempted,
 )
 from metrics_core.facade import Metrics
@@ -58,6 +60,7 @@ def recorded_names() -> dict[str, MetricKind]:
         QualityCollector(positive_class="a", refresh_interval=0),
         ReliabilityCollector(),
         HttpCollector(),
+        LlmCollector(),
     ):
         metrics.collect(collector)
     mv: dict[str, Any] = {"model_name": "m", "version": "v"}
@@ -75,12 +78,14 @@ def recorded_names() -> dict[str, MetricKind]:
             confidence=0.9,
             predicted_class="a",
             stream_chunks=4,
+            stream_chars=40,
         ),
         InferenceFailed(**mv, duration_ms=1.0, error_type="E"),
         FirstTokenReceived(**mv, time_to_first_token_ms=5.0),
         ActiveConnectionsChanged(**mv, count=1),
         MemoryUsageReported(**mv, memory_bytes=1),
         RetryAttempted(**mv, attempt=1, error_type="E"),
+        RetriesFinished(**mv, retries=2, succeeded=True, total_delay_ms=3.0),
         CircuitBreakerChanged(**mv, previous="closed", state="open"),
         DriftMeasured(**mv, kind="psi", score=0.5, threshold=0.1),
         PredictionEvaluated(**mv, expected="a", actual="b"),
@@ -119,7 +124,12 @@ def test_every_recorded_metric_has_a_description_a_unit_and_a_row_in_the_docs() 
     table = METRICS_DOC.read_text(encoding="utf-8")
 
     # Everything described, but the facade's and the registry's own metrics.
-    self_metrics = {names.EXPORT_ERRORS_TOTAL, names.LISTENER_ERRORS_TOTAL, names.OVERFLOW_TOTAL}
+    self_metrics = {
+        names.EXPORT_ERRORS_TOTAL,
+        names.LISTENER_ERRORS_TOTAL,
+        names.OVERFLOW_TOTAL,
+        names.WORKER_GROUP_SKIPPED_FILES_TOTAL,
+    }
     # Recorded only under sampling, dimensions, filters, the switch or shedding (tests/control).
     self_metrics |= set(CONTROL_METRICS)
     assert recorded.keys() == names.DESCRIPTIONS.keys() - self_metrics

@@ -10,6 +10,7 @@ import pytest
 import structlog.testing
 
 from collectors.quality import CONFIDENCE_BUCKETS, QualityCollector
+from integrations._payloads import version_payload
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
@@ -33,7 +34,9 @@ class QualityEnv:
         self.collector = collector
         self.metrics = Metrics(bus=self.bus, registry=self.registry).collect(collector)
 
-    def evaluate(self, expected: str, actual: str, n: int = 1, version: str = "v1") -> None:
+    def evaluate(
+        self, expected: str | bool, actual: str | bool, n: int = 1, version: str = "v1"
+    ) -> None:
         for _ in range(n):
             self.bus.emit(
                 PredictionEvaluated(
@@ -400,3 +403,72 @@ def test_unbound_collector_refresh_raises_and_stop_does_not() -> None:
     collector.stop()
     with pytest.raises(RuntimeError, match="not bound"):
         collector.refresh()
+
+
+# -- booleans, accuracy, defaults -----------------------------------------------------------
+
+
+def test_boolean_outcomes_score_true_as_the_positive_class() -> None:
+    quality = QualityEnv(QualityCollector(refresh_interval=0.0))
+    # Seed 001's F-score from boolean test results: TP 6, FP 2, FN 3, TN 9.
+    quality.evaluate(True, True, 6)
+    quality.evaluate(False, True, 2)
+    quality.evaluate(True, False, 3)
+    quality.evaluate(False, False, 9)
+
+    result = quality.metrics.get_metrics(MODEL, "v1", window=60)
+    assert result.positive_class == "true"
+    assert (result.precision, result.recall, result.f1) == SPAM
+    assert result.accuracy == 15 / 20
+    assert quality.gauge(names.F1, average="binary", **{"class": "true"}) == SPAM[2]
+    assert quality.counter(names.EVALUATIONS_TOTAL, expected="false", actual="true") == 2
+    quality.metrics.close()
+
+
+def test_a_named_boolean_positive_class_wins() -> None:
+    quality = QualityEnv(QualityCollector(positive_class=False, refresh_interval=0.0))
+    quality.evaluate(False, False, 9)
+    quality.evaluate(True, False, 3)
+
+    result = quality.metrics.get_metrics(MODEL, "v1", window=60)
+    assert result.positive_class == "false"
+    assert (result.precision, result.recall) == (9 / 12, 1.0)
+    quality.metrics.close()
+
+
+@pytest.mark.parametrize("label", ["", 0, 1.0, None])
+def test_evaluated_classes_must_be_strings_or_bools(label: object) -> None:
+    with pytest.raises(ValueError, match=r"'expected' must be a non-empty string or a bool"):
+        PredictionEvaluated(model_name=MODEL, version="v1", expected=label, actual="a")  # type: ignore[arg-type]
+
+
+def test_accuracy_gauge_and_version_metrics(env: QualityEnv) -> None:
+    emit_spam_matrix(env)
+
+    assert env.gauge(names.ACCURACY) == 15 / 20
+    assert env.metrics.get_metrics(MODEL, "v1", window=60).accuracy == 15 / 20
+
+
+def test_no_evaluations_gives_null_scores_in_json(env: QualityEnv) -> None:
+    env.bus.emit(InferenceCompleted(model_name=MODEL, version="v1", duration_ms=3.0))
+    payload = version_payload(env.metrics.get_metrics(MODEL, "v1", window=60))
+
+    quality = ("accuracy", "precision", "recall", "f1", "macro_precision", "macro_recall")
+    assert {key: payload[key] for key in (*quality, "macro_f1")} == dict.fromkeys(
+        (*quality, "macro_f1"), None
+    )
+    assert payload["evaluation_count"] == 0
+
+
+def test_confidence_gets_buckets_for_0_to_1_by_default(env: QualityEnv) -> None:
+    for confidence in (0.05, 0.55, 0.97, 1.0):
+        env.bus.emit(
+            InferenceCompleted(
+                model_name=MODEL, version="v1", duration_ms=1.0, confidence=confidence
+            )
+        )
+
+    series = env.snapshot().get(names.PREDICTION_CONFIDENCE, MV)
+    assert isinstance(series, DistributionSeries)
+    assert series.bucket_bounds == CONFIDENCE_BUCKETS
+    assert series.bucket_counts == (1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1)

@@ -7,11 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from collectors import InferenceCollector
 from collectors.reliability import ReliabilityCollector
 from metrics_core import names
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
-from metrics_core.events import CircuitBreakerChanged, CircuitState, RetryAttempted
+from metrics_core.errors import ERROR_CATEGORIES, classify_error
+from metrics_core.events import (
+    CircuitBreakerChanged,
+    CircuitState,
+    InferenceFailed,
+    RetriesFinished,
+    RetryAttempted,
+)
 from metrics_core.facade import Metrics
 from metrics_core.registry import AggregatingRegistry
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Snapshot
@@ -71,8 +79,11 @@ def test_retries_are_counted_by_error_type_and_delays_timed(env: ReliabilityEnv)
     env.retry("Timeout", delay_ms=0.0, attempt=3)
     env.retry("RateLimited", delay_ms=1_000.0)
 
-    assert env.counter(names.RETRIES_TOTAL, error_type="Timeout") == 3.0
-    assert env.counter(names.RETRIES_TOTAL, error_type="RateLimited") == 1.0
+    timeouts = env.counter(names.RETRIES_TOTAL, error_type="Timeout", error_category="timeout")
+    limited = env.counter(
+        names.RETRIES_TOTAL, error_type="RateLimited", error_category="rate_limit"
+    )
+    assert (timeouts, limited) == (3.0, 1.0)
     delay = env.snapshot().get(names.RETRY_DELAY, MV)
     assert isinstance(delay, DistributionSeries)
     assert delay.kind.value == "timer"
@@ -133,9 +144,11 @@ def test_counts_are_exact_under_many_threads(env: ReliabilityEnv) -> None:
         worker.join()
 
     total = threads * per_thread
-    assert env.counter(names.RETRIES_TOTAL, error_type="Timeout") == total / 2
+    timeouts = env.counter(names.RETRIES_TOTAL, error_type="Timeout", error_category="timeout")
+    assert timeouts == total / 2
     assert all(
-        env.counter(names.RETRIES_TOTAL, error_type=f"E{n}") == per_thread / 2
+        env.counter(names.RETRIES_TOTAL, error_type=f"E{n}", error_category="other")
+        == per_thread / 2
         for n in range(threads)
     )
     delay = env.snapshot().get(names.RETRY_DELAY, MV)
@@ -154,3 +167,159 @@ def test_bad_events_are_rejected_naming_the_field() -> None:
         CircuitBreakerChanged(model_name="gpt", version="v1", previous="closed", state="melted")
     with pytest.raises(ValueError, match="'delay_ms'"):
         RetryAttempted(model_name="gpt", version="v1", attempt=1, error_type="E", delay_ms=-1.0)
+
+
+# -- retried requests, error categories ----------------------------------------------------
+
+
+def test_retried_requests_count_success_total_delay_and_retries(env: ReliabilityEnv) -> None:
+    for retries, succeeded, waited in ((1, True, 100.0), (3, True, 700.0), (2, False, 300.0)):
+        env.bus.emit(
+            RetriesFinished(
+                model_name="gpt",
+                version="v1",
+                retries=retries,
+                succeeded=succeeded,
+                total_delay_ms=waited,
+            )
+        )
+
+    assert env.counter(names.RETRIED_REQUESTS_TOTAL, outcome="succeeded") == 2.0
+    assert env.counter(names.RETRIED_REQUESTS_TOTAL, outcome="failed") == 1.0
+    total_delay = env.snapshot().get(names.RETRY_TOTAL_DELAY, MV)
+    assert isinstance(total_delay, DistributionSeries)
+    assert (total_delay.kind.value, total_delay.count, total_delay.total) == ("timer", 3, 1_100.0)
+    per_request = env.snapshot().get(names.RETRIES_PER_REQUEST, MV)
+    assert isinstance(per_request, DistributionSeries)
+    assert (per_request.count, per_request.total, per_request.all_time.maximum) == (3, 6.0, 3.0)
+
+
+def test_an_explicit_category_wins_and_a_custom_classifier_is_used() -> None:
+    bus = EventBus()
+    registry = AggregatingRegistry(clock=ManualClock(T0))
+    collector = ReliabilityCollector(error_classifier=lambda error: "quota")
+    metrics = Metrics(bus=bus, registry=registry).collect(collector)
+    for category in (None, "server"):
+        bus.emit(
+            RetryAttempted(
+                model_name="gpt", version="v1", attempt=1, error_type="E", error_category=category
+            )
+        )
+    metrics.close()
+
+    got = {
+        s.tags[names.ERROR_CATEGORY]: s.total
+        for s in registry.snapshot().find(names.RETRIES_TOTAL)
+        if isinstance(s, CounterSeries)
+    }
+    assert got == {"quota": 1.0, "server": 1.0}
+
+
+class RateLimitError(Exception):
+    """Named like the OpenAI and Anthropic SDKs' exception."""
+
+
+class APIStatusError(Exception):
+    def __init__(self, status_code: int) -> None:
+        super().__init__(status_code)
+        self.status_code = status_code
+
+
+class Response:
+    status_code = 503
+
+
+class HTTPStatusError(Exception):
+    response = Response()
+
+
+class ReadTimeout(OSError):  # noqa: N818
+    """Named like httpx's."""
+
+
+@pytest.mark.parametrize(
+    ("error", "category"),
+    [
+        (408, "timeout"),
+        (504, "timeout"),
+        (429, "rate_limit"),
+        (500, "server"),
+        (503, "server"),
+        (400, "client"),
+        (404, "client"),
+        (302, "other"),
+        ("429", "rate_limit"),
+        (TimeoutError(), "timeout"),
+        (TimeoutError, "timeout"),
+        (ConnectionResetError(), "network"),
+        (RateLimitError(), "rate_limit"),
+        (ReadTimeout(), "timeout"),
+        (APIStatusError(429), "rate_limit"),
+        (HTTPStatusError(), "server"),
+        ("RateLimited", "rate_limit"),
+        ("ReadTimeout", "timeout"),
+        ("APIConnectionError", "network"),
+        ("InternalServerError", "server"),
+        ("ServiceUnavailable", "server"),
+        ("AuthenticationError", "client"),
+        ("BadRequestError", "client"),
+        ("ValueError", "other"),
+        (KeyError("x"), "other"),
+        (None, "other"),
+        (True, "other"),
+    ],
+)
+def test_classify_error(error: object, category: str) -> None:
+    assert classify_error(error) == category
+    assert category in ERROR_CATEGORIES
+
+
+def test_a_classifier_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="'error_classifier' must be callable: 3"):
+        ReliabilityCollector(error_classifier=3)  # type: ignore[arg-type]
+
+
+def test_inference_errors_carry_the_category_when_a_classifier_is_given() -> None:
+    bus = EventBus()
+    registry = AggregatingRegistry(clock=ManualClock(T0))
+    collector = InferenceCollector(error_classifier=classify_error)
+    metrics = Metrics(bus=bus, registry=registry).collect(collector)
+    for error_type in ("RateLimitError", "RateLimitError", "ReadTimeout", "503", "ValueError"):
+        bus.emit(
+            InferenceFailed(model_name="gpt", version="v1", duration_ms=1.0, error_type=error_type)
+        )
+    metrics.close()
+
+    got = {
+        (s.tags[names.ERROR_TYPE], s.tags[names.ERROR_CATEGORY]): s.total
+        for s in registry.snapshot().find(names.ERRORS_TOTAL)
+        if isinstance(s, CounterSeries)
+    }
+    assert got == {
+        ("RateLimitError", "rate_limit"): 2.0,
+        ("ReadTimeout", "timeout"): 1.0,
+        ("503", "server"): 1.0,
+        ("ValueError", "other"): 1.0,
+    }
+    plain = Metrics(bus=EventBus(), registry=AggregatingRegistry()).collect(InferenceCollector())
+    plain.bus.emit(InferenceFailed(model_name="gpt", version="v1", duration_ms=1.0, error_type="E"))
+    (series,) = plain.snapshot().find(names.ERRORS_TOTAL)
+    assert dict(series.tags) == {"model_name": "gpt", "version": "v1", "error_type": "E"}
+    plain.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"retries": 0}, "'retries' must be an int >= 1: 0"),
+        ({"succeeded": 1}, "'succeeded' must be a bool: 1"),
+        ({"total_delay_ms": -5.0}, "'total_delay_ms' must be >= 0: -5.0"),
+    ],
+)
+def test_retries_finished_is_validated_naming_the_field(
+    fields: dict[str, object], message: str
+) -> None:
+    values: dict[str, object] = {"retries": 2, "succeeded": True, "total_delay_ms": 1.0, **fields}
+    with pytest.raises(ValueError) as error:
+        RetriesFinished(model_name="gpt", version="v1", **values)  # type: ignore[arg-type]
+    assert str(error.value).startswith(message)

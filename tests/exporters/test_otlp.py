@@ -684,3 +684,125 @@ def test_failing_endpoints_raise_within_the_timeout_and_are_counted(
     assert (outcome.exporter, outcome.status) == ("OTLPExporter", "error")
     assert elapsed < TIMEOUT + GRACE_SECONDS + SLACK, elapsed
     assert counted_errors(metrics) == {"error": 1.0}
+
+
+# -- OpenTelemetry's environment variables -------------------------------------------------
+
+
+OTEL_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+)
+
+
+@pytest.fixture
+def otel_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for variable in OTEL_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return monkeypatch
+
+
+def test_environment_variables_configure_the_exporter(
+    otel_env: pytest.MonkeyPatch, receiver: Callable[..., Receiver], snapshot: Snapshot
+) -> None:
+    server = receiver()
+    base = server.url.removesuffix("/v1/metrics")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base)
+    otel_env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20t0ken, x-tenant=ml")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    otel_env.setenv("OTEL_SERVICE_NAME", "ranker")
+    otel_env.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=canary,team=ml")
+
+    exporter = OTLPExporter()
+    exporter.export(snapshot)
+
+    assert (exporter.endpoint, exporter.timeout, exporter.compression) == (
+        f"{base}/v1/metrics",
+        2.5,
+        "gzip",
+    )
+    request = server.last()
+    assert request.path == "/v1/metrics"
+    assert request.headers["authorization"] == "Bearer t0ken"
+    assert request.headers["x-tenant"] == "ml"
+    assert request.headers["content-encoding"] == "gzip"
+    resource = request.resource()
+    assert (resource["service.name"], resource["deployment.environment"], resource["team"]) == (
+        "ranker",
+        "canary",
+        "ml",
+    )
+
+
+def test_metrics_specific_variables_win_and_explicit_arguments_win_over_both(
+    otel_env: pytest.MonkeyPatch,
+) -> None:
+    otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318/")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "3000")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "a=generic")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "a=metrics,b=2")
+    otel_env.setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "GZIP")
+    otel_env.setenv("OTEL_SERVICE_NAME", "from-env")
+
+    from_env = OTLPExporter()
+    assert from_env.endpoint == "http://generic:4318/v1/metrics"
+    assert (from_env.timeout, from_env.compression) == (3.0, "gzip")
+    assert from_env.headers == {"a": "metrics", "b": "2"}
+
+    otel_env.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9000/custom")
+    assert OTLPExporter().endpoint == "http://metrics:9000/custom"
+
+    explicit = OTLPExporter(
+        "http://explicit:4318/v1/metrics",
+        timeout=7.0,
+        compression="none",
+        headers={"b": "mine"},
+        service_name="explicit",
+    )
+    assert (explicit.endpoint, explicit.timeout, explicit.compression) == (
+        "http://explicit:4318/v1/metrics",
+        7.0,
+        "none",
+    )
+    assert explicit.headers == {"a": "metrics", "b": "mine"}
+    assert explicit.resource.attributes["service.name"] == "explicit"
+
+
+def test_without_variables_the_defaults_hold(otel_env: pytest.MonkeyPatch) -> None:
+    exporter = OTLPExporter()
+
+    assert (exporter.endpoint, exporter.timeout, exporter.compression) == (
+        "http://127.0.0.1:4318/v1/metrics",
+        10.0,
+        "none",
+    )
+    assert exporter.headers == {}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon", "'OTEL_EXPORTER_OTLP_TIMEOUT' must be a positive"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-1", "'OTEL_EXPORTER_OTLP_METRICS_TIMEOUT'"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli", "'OTEL_EXPORTER_OTLP_COMPRESSION' must be"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "novalue", "'OTEL_EXPORTER_OTLP_HEADERS' must be key=value"),
+    ],
+)
+def test_bad_variables_are_refused_naming_the_variable(
+    otel_env: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    otel_env.setenv(variable, value)
+    with pytest.raises(ValueError) as error:
+        OTLPExporter()
+    assert str(error.value).startswith(message)
+    assert repr(value) in str(error.value)

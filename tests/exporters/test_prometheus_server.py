@@ -286,3 +286,15 @@ def test_a_pushgateway_push_reads_back_through_promql(
         )
     ]
     metrics.close()
+
+
+def test_prometheus_negotiates_openmetrics_and_reads_its_units(cluster: Cluster) -> None:
+    # Only OpenMetrics carries "# UNIT": Prometheus knowing the unit proves it scraped that.
+    query = urllib.parse.urlencode(
+        {"metric": "model_inference_latency_seconds", "match_target": '{job="inprocess"}'}
+    )
+    url = f"{cluster.prometheus.url}/api/v1/targets/metadata?{query}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        metadata = json.load(response)["data"]
+
+    assert [(m["type"], m["unit"]) for m in metadata] == [("histogram", "seconds")]

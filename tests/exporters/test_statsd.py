@@ -23,6 +23,7 @@ import pytest
 
 from collectors import InferenceCollector
 from exporters import DogStatsDExporter, StatsDExporter
+from exporters._dogstatsd_target import Target
 from exporters.statsd import SendReport, StatsDSendError
 from metrics_core import names
 from metrics_core.bus import EventBus
@@ -51,6 +52,9 @@ DD_ENVIRONMENT = (
     "DD_ENTITY_ID",
     "DD_EXTERNAL_ENV",
     "DD_DOGSTATSD_DISABLE",
+    "DD_AGENT_HOST",
+    "DD_DOGSTATSD_PORT",
+    "DD_DOGSTATSD_URL",
 )
 
 STATS = ("avg", "p50", "p95", "p99", "max")
@@ -671,3 +675,92 @@ def test_repr_names_the_target() -> None:
     assert repr(dog(8125)) == (
         "DogStatsDExporter(host='127.0.0.1', port=8125, max_packet_size=1432)"
     )
+
+
+# -- Datadog's environment variables --------------------------------------------------------
+
+
+def test_dd_agent_host_and_port_name_the_target(
+    monkeypatch: pytest.MonkeyPatch, receiver: Receiver, registry: AggregatingRegistry
+) -> None:
+    monkeypatch.setenv("DD_AGENT_HOST", "127.0.0.1")
+    monkeypatch.setenv("DD_DOGSTATSD_PORT", str(receiver.port))
+    exporter = DogStatsDExporter(origin_detection=False)
+    registry.counter(names.REQUESTS_TOTAL, V1, 3)
+
+    exporter.export(registry.snapshot())
+
+    assert exporter.target == Target(host="127.0.0.1", port=receiver.port)
+    assert receiver.lines() == ["model_inference_requests_total:3|c|#model_name:bert,version:v1"]
+    exporter.close()
+
+
+def test_dd_dogstatsd_url_wins_over_host_and_port_and_arguments_win_over_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DD_AGENT_HOST", "agent")
+    monkeypatch.setenv("DD_DOGSTATSD_PORT", "9000")
+    monkeypatch.setenv("DD_DOGSTATSD_URL", "udp://dsd.local:8200")
+
+    assert DogStatsDExporter().target == Target(host="dsd.local", port=8200)
+    assert DogStatsDExporter(port=8300).target == Target(host="dsd.local", port=8300)
+    assert DogStatsDExporter(host="mine").target == Target(host="mine", port=8200)
+    monkeypatch.delenv("DD_DOGSTATSD_URL")
+    assert DogStatsDExporter().target == Target(host="agent", port=9000)
+    assert DogStatsDExporter("mine", 1234).target == Target(host="mine", port=1234)
+    monkeypatch.delenv("DD_AGENT_HOST")
+    monkeypatch.delenv("DD_DOGSTATSD_PORT")
+    assert DogStatsDExporter().target == Target(host="127.0.0.1", port=8125)
+
+
+def test_unix_socket_url_sends_over_a_unix_datagram_socket(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, registry: AggregatingRegistry
+) -> None:
+    path = str(tmp_path / "dsd.socket")
+    agent = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    agent.bind(path)
+    monkeypatch.setenv("DD_DOGSTATSD_URL", f"unix://{path}")
+    exporter = DogStatsDExporter(origin_detection=False)
+    registry.counter(names.REQUESTS_TOTAL, V1, 2)
+    registry.gauge(names.ACTIVE_CONNECTIONS, V1, 5)
+
+    exporter.export(registry.snapshot())
+
+    packet = agent.recv(65536, socket.MSG_DONTWAIT).decode()
+    assert packet.splitlines() == [
+        "model_inference_requests_total:2|c|#model_name:bert,version:v1",
+        "model_active_connections:5|g|#model_name:bert,version:v1",
+    ]
+    assert repr(exporter) == f"DogStatsDExporter(socket_path={path!r}, max_packet_size=1432)"
+    assert exporter.last_send == SendReport(2, 1, len(packet), 0)
+    exporter.close()
+    agent.close()
+
+
+def test_a_unix_socket_nobody_listens_on_raises_naming_it(
+    tmp_path: Path, registry: AggregatingRegistry
+) -> None:
+    path = str(tmp_path / "absent.socket")
+    exporter = DogStatsDExporter(socket_path=path, origin_detection=False)
+    registry.counter(names.REQUESTS_TOTAL, V1, 1)
+
+    with pytest.raises(StatsDSendError, match=f"send error\\(s\\) to unix://{path}, 0 packet"):
+        exporter.export(registry.snapshot())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DD_DOGSTATSD_URL", "tcp://agent:8125", "'DD_DOGSTATSD_URL' must be udp://host[:port]"),
+        ("DD_DOGSTATSD_URL", "udp://agent:0", "'DD_DOGSTATSD_URL' must be udp://host[:port]"),
+        ("DD_DOGSTATSD_PORT", "eighty", "'DD_DOGSTATSD_PORT' must be a port from 1 to 65535"),
+    ],
+)
+def test_bad_datadog_variables_are_refused_naming_them(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError) as error:
+        DogStatsDExporter()
+    assert str(error.value).startswith(message)
+    assert str(error.value).endswith(f": {value!r}")

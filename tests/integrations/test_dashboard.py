@@ -72,11 +72,11 @@ def test_page_loads_nothing_from_elsewhere() -> None:
     assert links == {("link", "href"): "data:,"}
     assert [tag for tag, _ in parser.tags if tag in ("img", "iframe", "object", "embed")] == []
     assert [attrs for tag, attrs in parser.tags if tag == "script" and "src" in attrs] == []
-    # CSS: no @import, web font or url(); JS: nothing fetched but the relative stream.
+    # CSS: no @import, web font or url(); JS: nothing fetched but the relative stream and
+    # the relative history endpoint that backfills the charts.
     assert re.findall(r"(?i)@import|@font-face|url\(", code) == []
-    assert (
-        re.findall(r"(?i)\bimport\s*\(|\bimportScripts\b|\bfetch\s*\(|XMLHttpRequest", code) == []
-    )
+    assert re.findall(r"(?i)\bimport\s*\(|\bimportScripts\b|XMLHttpRequest", code) == []
+    assert re.findall(r"\bfetch\s*\(\s*([^,)+]*)", code) == ['"metrics/history?" ']
     assert re.findall(r"(?i)(?:src|href|url|import|fetch)\s*[=(]\s*[\"']?\s*//", text) == []
     # The one connection is relative, so the page works under any mount prefix.
     assert re.findall(r"new\s+(?:EventSource|WebSocket)\s*\(\s*(\S+)", code) == ['"metrics/stream"']

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,11 @@ from playwright.sync_api import (
 )
 
 from collectors import InferenceCollector
+from exporters import SQLiteStore
 from integrations.asgi import metrics_app
 from integrations.server import RunningServer, serve_app
 from metrics_core.bus import EventBus
+from metrics_core.clock import ManualClock
 from metrics_core.events import InferenceCompleted, InferenceFailed, InferenceStarted
 from metrics_core.facade import Metrics
 
@@ -395,7 +398,7 @@ def test_dashboard_shows_every_version_live(
     ARTIFACT.parent.mkdir(exist_ok=True)
     page.page.screenshot(path=str(ARTIFACT), full_page=True)
 
-    assert page.paths() == {"/dashboard", "/metrics/stream"}
+    assert page.paths() == {"/dashboard", "/metrics/history?since=900&step=60", "/metrics/stream"}
     assert page.problems == []
 
 
@@ -413,7 +416,11 @@ def test_dashboard_under_a_mount_prefix_passes_its_window_on(
         row = page.table()["rows"]["fraud-detector:v1"]
         assert (row["error_rate"]["text"], row["error_rate"]["level"]) == ("25.0 %", "high")
         assert page.page.text_content("#window-seconds") == "5 min"
-        assert page.paths() == {"/obs/dashboard?window=5m", "/obs/metrics/stream?window=5m"}
+        assert page.paths() == {
+            "/obs/dashboard?window=5m",
+            "/obs/metrics/history?since=900&step=60",
+            "/obs/metrics/stream?window=5m",
+        }
         assert page.problems == []
 
 
@@ -470,6 +477,81 @@ def test_dashboard_without_data_says_so(
     assert page.problems == []
 
 
+BACKFILLED = "() => window.__dashboard.backfilled !== null"
+
+
+def test_charts_have_history_on_first_paint_and_follow_the_range(
+    tmp_path: Path, visit: Callable[[str], Visit]
+) -> None:
+    # An earlier process wrote two hours of one version, five hours ago, to the store.
+    start = (time.time() // 60 - 5 * 60) * 60
+    clock = ManualClock(start)
+    earlier = Metrics(bus=EventBus(), clock=clock, history=SQLiteStore(tmp_path / "h.db"))
+    earlier.collect(InferenceCollector())
+    for minute in range(120):
+        clock.set(start + minute * 60 + 1)
+        earlier.record_inference("old-model", "v1", 20.0 + minute % 7, success=True)
+        if minute % 30 == 29:
+            earlier.export()
+    clock.set(start + 121 * 60)
+    earlier.close()
+    # This process has only recorded a moment ago; memory holds that.
+    metrics = Metrics(bus=EventBus(), history=SQLiteStore(tmp_path / "h.db"))
+    metrics.collect(InferenceCollector())
+    emit_from_thread(metrics.bus, (("fraud-detector", "v1", 12, 0, 12.0),))
+
+    with serve_app(metrics_app(metrics, stream_interval=60.0)) as server:
+        page = visit(server.url + "/dashboard?range=86400")
+        page.page.wait_for_function(BACKFILLED)
+        # Before the stream's second message, the charts already hold the store's past.
+        state = page.page.evaluate("() => window.__dashboard")
+        assert state["messages"] <= 1
+        assert state["range"] == 86400
+        assert 24 <= state["points"]["old-model:v1"] <= 25  # 120 minutes in 5-minute steps
+        assert state["points"]["fraud-detector:v1"] >= 1
+        assert page.page.get_attribute("#range [data-seconds='86400']", "aria-pressed") == "true"
+        note = page.page.text_content("#latency-note") or ""
+        assert note.startswith("per version, last 24 h")
+        page.page.wait_for_function("() => window.__dashboard.points['old-model:v1'] > 0")
+        rps_chart = page.page.evaluate(INK, "chart-rps")
+        assert "old-model:v1" in rps_chart["colours"]
+
+        page.page.click("#range [data-seconds='3600']")
+        page.page.wait_for_function(BACKFILLED)
+        state = page.page.evaluate("() => window.__dashboard")
+        assert state["range"] == 3600
+        assert state["points"]["old-model:v1"] == 0  # five hours ago: outside the hour
+        assert state["points"]["fraud-detector:v1"] >= 1
+        assert page.page.get_attribute("#range [data-seconds='3600']", "aria-pressed") == "true"
+        assert page.paths() == {
+            "/dashboard?range=86400",
+            "/metrics/history?since=86400&step=300",
+            "/metrics/history?since=3600&step=60",
+            "/metrics/stream",
+        }
+        assert page.problems == []
+    metrics.close()
+
+
+def test_long_ranges_keep_one_live_point_per_sixth_of_a_step(
+    metrics: Metrics, visit: Callable[[str], Visit]
+) -> None:
+    emit_from_thread(metrics.bus, (("fraud-detector", "v1", 5, 0, 12.0),))
+    with serve_app(metrics_app(metrics, stream_interval=STREAM_INTERVAL)) as server:
+        page = visit(server.url + "/dashboard?range=86400")
+        page.page.wait_for_function(BACKFILLED)
+        page.page.wait_for_function("() => window.__dashboard.messages >= 6")
+        # One backfilled 5-minute step, then one live point that each message replaces.
+        assert page.page.evaluate("() => window.__dashboard.points['fraud-detector:v1']") == 2
+        page.page.click("#range [data-seconds='900']")
+        page.page.wait_for_function(BACKFILLED)
+        seen = page.page.evaluate("() => window.__dashboard.messages")
+        page.page.wait_for_function(f"() => window.__dashboard.messages >= {seen + 4}")
+        # Fifteen minutes: every message adds a point.
+        assert page.page.evaluate("() => window.__dashboard.points['fraud-detector:v1']") >= 5
+        assert page.problems == []
+
+
 def test_dashboard_keeps_versions_whose_names_hold_colons_apart(
     metrics: Metrics, server: RunningServer, visit: Callable[[str], Visit]
 ) -> None:
@@ -508,7 +590,14 @@ def test_dashboard_splits_by_a_kept_dimension(visit: Callable[[str], Visit]) -> 
             page.wait_for_counts({"chat:v1|provider=openai": 3, "chat:v1|provider=anthropic": 2})
             rows = page.table()["rows"]
             assert rows["chat:v1|provider=openai"]["version"]["text"] == "v1 · provider=openai"
-            assert page.paths() == {"/dashboard?by=provider", "/metrics/stream?by=provider"}
+            assert page.paths() == {
+                "/dashboard?by=provider",
+                "/metrics/history?since=900&step=60&by=provider",
+                "/metrics/stream?by=provider",
+            }
+            page.page.wait_for_function(BACKFILLED)
+            points = page.page.evaluate("() => window.__dashboard.points")
+            assert set(points) == {"chat:v1|provider=openai", "chat:v1|provider=anthropic"}
             assert page.problems == []
     finally:
         metrics.close()

@@ -240,8 +240,6 @@ def test_optional_strings_reject_other_types(cls: type[Event], field: str) -> No
         (RetryAttempted, "error_type"),
         (CircuitBreakerChanged, "breaker"),
         (DriftMeasured, "kind"),
-        (PredictionEvaluated, "expected"),
-        (PredictionEvaluated, "actual"),
     ],
 )
 @pytest.mark.parametrize("bad", ["", None])
@@ -399,3 +397,10 @@ def test_subclass_of_a_concrete_event() -> None:
     assert event.provider == "x"
     with pytest.raises(ValueError, match="'duration_ms' must be >= 0: -1"):
         LlmCompleted(model_name="m", version="1", duration_ms=-1)
+
+
+@pytest.mark.parametrize("field", ["expected", "actual"])
+@pytest.mark.parametrize("bad", ["", None, 1])
+def test_evaluated_classes_are_non_empty_strings_or_bools(field: str, bad: object) -> None:
+    message = raises_naming(field, PredictionEvaluated, **{field: bad})
+    assert message == f"'{field}' must be a non-empty string or a bool: {bad!r}"

@@ -585,7 +585,7 @@ def run_against_model(ops: Sequence[Op], limit: int | None) -> None:
     else:
         registry = AggregatingRegistry(clock=clock, series_ttl=None, max_series_per_metric=limit)
     model = RegistryModel(limit)
-    recorders: dict[MetricKind, Callable[[str, Tags, float], None]] = {
+    recorders: dict[MetricKind, Callable[[str, Tags, float], object]] = {
         MetricKind.COUNTER: registry.counter,
         MetricKind.GAUGE: registry.gauge,
         MetricKind.TIMER: registry.timer,

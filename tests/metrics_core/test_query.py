@@ -168,7 +168,11 @@ def test_unknown_version_gives_zeros_and_nan_quantiles(query_env: QueryEnv) -> N
     assert result.evaluation_count == 0
     assert result.positive_class is None
     assert math.isnan(result.precision) and math.isnan(result.f1)
-    assert (result.macro_precision, result.macro_recall, result.macro_f1) == (0.0, 0.0, 0.0)
+    # No evaluations: every quality score is "no data" alike, never a score of zero.
+    assert all(
+        math.isnan(score)
+        for score in (result.macro_precision, result.macro_recall, result.macro_f1, result.accuracy)
+    )
 
 
 def test_llm_fields_ttft_tokens_per_second_and_cost(query_env: QueryEnv) -> None:
@@ -211,7 +215,7 @@ def test_all_version_metrics_are_keyed_and_sorted(query_env: QueryEnv) -> None:
     assert result["bert:v2"].requests_per_second == 3 / 5
 
 
-@pytest.mark.parametrize("window", [0, -1, math.nan, math.inf, "5m", None, True])
+@pytest.mark.parametrize("window", [0, -1, math.nan, math.inf, "5 minutes", None, True])
 def test_invalid_window_raises_naming_window(query_env: QueryEnv, window: object) -> None:
     with pytest.raises(ValueError, match="'window'"):
         version_metrics(query_env.registry.snapshot(), "bert", "v1", window)  # type: ignore[arg-type]
@@ -234,16 +238,24 @@ def test_classification_scores_of_a_known_confusion_matrix() -> None:
         macro_precision=0.75,
         macro_recall=(6 / 9 + 9 / 11) / 2,
         macro_f1=(12 / 17 + 18 / 23) / 2,
+        accuracy=15 / 20,
     )
     assert scores.binary("spam") == spam
     assert scores.binary("unseen") == ClassScores(precision=0.0, recall=0.0, f1=0.0, support=0)
 
 
-def test_classification_scores_of_nothing_are_zero() -> None:
+def test_classification_scores_of_nothing_are_nan() -> None:
     scores = classification_scores({("a", "b"): 0})
 
     assert (scores.evaluations, scores.by_class) == (0, {})
-    assert (scores.macro_precision, scores.macro_recall, scores.macro_f1) == (0.0, 0.0, 0.0)
+    macro = (scores.macro_precision, scores.macro_recall, scores.macro_f1, scores.accuracy)
+    assert all(math.isnan(score) for score in macro)
+
+
+def test_accuracy_is_the_share_of_correct_evaluations() -> None:
+    scores = classification_scores({("a", "a"): 6, ("a", "b"): 3, ("b", "b"): 9, ("b", "a"): 2})
+
+    assert scores.accuracy == 15 / 20
 
 
 def test_all_wrong_gives_zero_not_an_error() -> None:

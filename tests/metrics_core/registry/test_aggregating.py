@@ -199,7 +199,7 @@ def test_a_name_used_with_another_kind_raises(
 ) -> None:
     if first is second:
         return
-    record: dict[MetricKind, Callable[[str, dict[str, str], float], None]] = {
+    record: dict[MetricKind, Callable[[str, dict[str, str], float], object]] = {
         MetricKind.COUNTER: registry.counter,
         MetricKind.GAUGE: registry.gauge,
         MetricKind.HISTOGRAM: registry.histogram,
