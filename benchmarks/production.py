@@ -56,7 +56,7 @@ from exporters.prometheus import PrometheusExporter
 from integrations.tracking import track_inference
 from metrics_core.bus import EventBus
 from metrics_core.clock import ManualClock
-from metrics_core.events import InferenceCompleted
+from metrics_core.events import InferenceCompleted, InferenceStarted
 from metrics_core.facade import Metrics
 from metrics_core.registry import AggregatingRegistry
 from metrics_core.registry.aggregating import DEFAULT_HISTOGRAM_BUCKETS, DEFAULT_TIMER_BUCKETS_MS
@@ -502,6 +502,12 @@ def decorator(sizes: Sizes) -> list[Row]:
             return noop(k)
 
     ours = track_inference("chat", "v1", bus=_wired())(noop)
+    # The floor of the event design: the same two events built and sent to no-op listeners.
+    bare_bus = EventBus()
+    bare_bus.subscribe(InferenceStarted, _ignore)
+    bare_bus.subscribe(InferenceCompleted, _ignore)
+    events_only = track_inference("chat", "v1", bus=bare_bus)(noop)
+    unheard = track_inference("chat", "v1", bus=EventBus())(noop)
 
     def runner(func: Callable[[int], int]) -> Callable[[], int]:
         def loop() -> None:
@@ -513,16 +519,31 @@ def decorator(sizes: Sizes) -> list[Row]:
     ns = {
         k: v / sizes.calls
         for k, v in _interleave(
-            {"ours": runner(ours), "prom": runner(theirs), "bare": runner(noop)}, sizes.repeats
+            {
+                "ours": runner(ours),
+                "prom": runner(theirs),
+                "bare": runner(noop),
+                "events": runner(events_only),
+                "unheard": runner(unheard),
+            },
+            sizes.repeats,
         ).items()
     }
     ratio = ns["ours"] / ns["prom"]
+    floor = ns["events"] / ns["prom"]
     return [
         Row("track_inference sync no-op, ns/call", _ns(ns["ours"]), _ns(ns["prom"]),
             target=f"bare call {_ns(ns['bare'])}"),
         _goal("  ours / prometheus_client counter + .time()", ratio, "", "<= 1.0x",
               ratio <= 1.0),
+        Row("  no listener (span, no events built)", _ns(ns["unheard"])),
+        Row("  two events to no-op listeners (no collector)", _ns(ns["events"]),
+            ratio=f"{floor:.2f}x"),
     ]  # fmt: skip
+
+
+def _ignore(_event: object) -> None:
+    """A listener that does nothing: what the events cost without a collector."""
 
 
 SECTIONS: dict[str, Callable[[Sizes], list[Row]]] = {

@@ -400,8 +400,13 @@ class InferenceCollector(BaseCollector):
 
     def _move_in_flight(self, model_name: str, version: str, step: int) -> None:
         key = (model_name, version)
-        inst = self._instruments(model_name, version)
-        with self._lock:
-            count = step_count(self._in_flight, key, step)
+        inst = self._versions.get(key) or self._instruments(model_name, version)
+        with self._lock:  # recorded under it, so the last value set is the last count
+            in_flight = self._in_flight
+            count = in_flight.get(key)
+            if count is None:  # a new key: bounded by step_count
+                count = step_count(in_flight, key, step)
+            else:
+                count = in_flight[key] = count + step if count + step > 0 else 0
             if count is not None:
                 inst.in_flight.record(count)

@@ -16,9 +16,9 @@ import contextlib
 import itertools
 import math
 import secrets
-import time
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
+from time import perf_counter_ns
 from types import TracebackType
 
 from integrations._span_attributes import SpanAttributes
@@ -257,7 +257,7 @@ class InferenceSpan:
         if not self._started_ns:
             raise RuntimeError("chunk() before the span started: enter it with 'with' first")
         self._chunks = 1
-        now = self._first_token_ns = time.perf_counter_ns()
+        now = self._first_token_ns = perf_counter_ns()
         bus = self._bus
         if bus is not None and bus.has_listeners(FirstTokenReceived):
             bus.emit(
@@ -331,23 +331,27 @@ class InferenceSpan:
         if bus is None:
             bus = self._bus = default_bus()
             warn_if_unheard(bus, InferenceCompleted)
-        if self.request_id is None:
-            self.request_id = f"{_ID_PREFIX}-{next(_ids)}"
+        request_id = self.request_id
+        if request_id is None:
+            request_id = self.request_id = f"{_ID_PREFIX}-{next(_ids)}"
         if bus.has_listeners(InferenceStarted):
+            found = self._attributes
             bus.emit(
                 InferenceStarted(
                     model_name=self.model_name,
                     version=self.version,
-                    request_id=self.request_id,
-                    attributes=self._tags(),
+                    request_id=request_id,
+                    attributes=NO_ATTRIBUTES if found is None else found.tags(),
                 )
             )
-        self._started_ns = time.perf_counter_ns()
+        self._started_ns = perf_counter_ns()
 
     def complete(self) -> None:
         """Emit ``InferenceCompleted`` with the values set (``with`` does it for you)."""
-        end = time.perf_counter_ns()
-        self._check_started()
+        end = perf_counter_ns()
+        started = self._started_ns
+        if not started or self._ended:
+            self._check_started()
         self._ended = True
         bus = self._bus
         if bus is None or not bus.has_listeners(InferenceCompleted):
@@ -358,10 +362,8 @@ class InferenceSpan:
                 model_name=self.model_name,
                 version=self.version,
                 request_id=self.request_id,
-                duration_ms=(end - self._started_ns) / 1e6,
-                time_to_first_token_ms=(
-                    (self._first_token_ns - self._started_ns) / 1e6 if chunks else None
-                ),
+                duration_ms=(end - started) / 1e6,
+                time_to_first_token_ms=(self._first_token_ns - started) / 1e6 if chunks else None,
                 input_tokens=self._input_tokens,
                 output_tokens=self._output_tokens,
                 cached_tokens=self._cached_tokens,
@@ -382,7 +384,7 @@ class InferenceSpan:
 
     def fail(self, error_type: str) -> None:
         """Emit ``InferenceFailed`` with ``error_type`` (``with`` does it on an exception)."""
-        end = time.perf_counter_ns()
+        end = perf_counter_ns()
         self._check_started()
         if not isinstance(error_type, str) or not error_type:
             raise ValueError(f"'error_type' must be a non-empty string: {error_type!r}")

@@ -179,9 +179,12 @@ class EventBus:
 
     def has_listeners(self, event_type: type[Event]) -> bool:
         """Whether emitting an ``event_type`` would call any listener, bases' included."""
-        _check_event_type(event_type)
-        receivers = self._receivers_by_class.get(event_type)
+        try:  # only checked Event classes are cached: a hit needs no check (spans ask twice)
+            receivers = self._receivers_by_class.get(event_type)
+        except TypeError:  # unhashable
+            receivers = None
         if receivers is None:
+            _check_event_type(event_type)
             receivers = self._build_receivers(event_type)
         return bool(receivers)
 

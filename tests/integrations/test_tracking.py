@@ -761,3 +761,36 @@ def test_decorated_functions_keep_their_types() -> None:
     assert result == "1"
     keep: dict[str, Any] = {"wrapped": getattr(predict, "__wrapped__", None)}
     assert keep["wrapped"] is not None
+
+
+def test_in_flight_is_exact_while_many_threads_are_inside(metrics: Metrics) -> None:
+    # Each step is recorded under the collector's lock, so the gauge shows the exact count
+    # whichever thread's step came last: all inside at once, then none.
+    threads, rounds = 16, 5
+    inside = threading.Barrier(threads + 1)
+    leave = threading.Barrier(threads + 1)
+
+    @track_inference("llm", "v1", bus=metrics)
+    def predict() -> None:
+        inside.wait(timeout=30)
+        leave.wait(timeout=30)
+
+    def worker() -> None:
+        for _ in range(rounds):
+            predict()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    seen: list[float] = []
+    for _ in range(rounds):
+        inside.wait(timeout=30)  # every thread has started its call
+        gauge = metrics.snapshot().get(names.IN_FLIGHT, MV)
+        assert isinstance(gauge, GaugeSeries)
+        seen.append(gauge.value)
+        leave.wait(timeout=30)
+    for thread in pool:
+        thread.join(timeout=30)
+    gauge = metrics.snapshot().get(names.IN_FLIGHT, MV)
+    assert isinstance(gauge, GaugeSeries) and gauge.value == 0.0
+    assert seen == [float(threads)] * rounds

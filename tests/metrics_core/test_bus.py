@@ -94,6 +94,15 @@ def test_unsubscribe_and_signal_for_reject_non_events_too(bus: EventBus) -> None
         bus.subscribe(completed(), print)  # type: ignore[call-overload]
 
 
+def test_has_listeners_rejects_non_events_hashable_or_not(bus: EventBus) -> None:
+    # The cache is looked up first (spans ask twice per request); a miss still checks.
+    bus.subscribe(InferenceCompleted, print)
+    assert bus.has_listeners(InferenceCompleted) is True
+    for wrong in (int, completed(), [InferenceCompleted]):
+        with pytest.raises(TypeError, match=r"^'event_type' must be a subclass of Event: "):
+            bus.has_listeners(wrong)  # type: ignore[arg-type]
+
+
 def test_subscribe_rejects_coroutine_functions(bus: EventBus) -> None:
     async def on_event(event: Event) -> None:
         pass
