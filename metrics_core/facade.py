@@ -11,11 +11,11 @@ from types import TracebackType
 from typing import Any
 
 from metrics_core import names
+from metrics_core._queries import QueryMethods
 from metrics_core._validation import check_seconds, shown
 from metrics_core.async_export import AsyncExporter, run_async
 from metrics_core.bus import EventBus, default_bus, listener_name
 from metrics_core.clock import Clock
-from metrics_core.compare import Comparison, compare_versions
 from metrics_core.control import CONTROL_NAMES, RecordingControl
 from metrics_core.environment import ControlSettings
 from metrics_core.events import (
@@ -28,15 +28,12 @@ from metrics_core.events import (
 from metrics_core.exporting import Exporter, ExportFanout, ExportOutcome, PullExporter
 from metrics_core.filters import EventFilter
 from metrics_core.history import HistoryStore, share_group_writer
-from metrics_core.history_query import all_versions_history, history_query, version_history
 from metrics_core.logs import get_logger
-from metrics_core.query import QUERY_NAMES, VersionMetrics, all_version_metrics, version_metrics
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.sampling import Sampling
 from metrics_core.shedding import LoadShedding
 from metrics_core.shutdown import ShutdownHook
-from metrics_core.snapshot import Snapshot, Window
-from metrics_core.splits import check_where, filter_snapshot, split_version_metrics
+from metrics_core.snapshot import Snapshot
 from metrics_core.stopwatch import Stopwatch
 from metrics_core.tags import Tags, TagValue
 from metrics_core.unheard import forget_own_bus, note_own_bus
@@ -48,7 +45,7 @@ _LEAST_WAIT = 0.001  # seconds an auto-export round waits for its exporters, at 
 _CLOSE_RESERVE = 0.5  # seconds of close()'s deadline kept for closing the exporters, at most
 
 
-class Metrics:
+class Metrics(QueryMethods):
     """Wires collectors to a bus and a registry, and fans snapshots out to exporters.
 
     >>> from collectors import InferenceCollector
@@ -455,115 +452,6 @@ class Metrics:
                 hint="collect an InferenceCollector: Metrics().collect(InferenceCollector())",
             )
         self.bus.emit(event)
-
-    # -- queries -------------------------------------------------------------------------
-
-    def get_metrics(
-        self,
-        model_name: str,
-        version: str,
-        window: Window = 60.0,
-        *,
-        where: Mapping[str, Any] | None = None,
-    ) -> VersionMetrics:
-        """``VersionMetrics`` of one version over the last ``window`` (timedelta or seconds).
-
-        ``where={"provider": "openai"}`` counts only the requests whose kept dimensions
-        have those values (see ``metrics_core.splits``).
-        """
-        match = {names.MODEL_NAME: model_name, names.VERSION: version}
-        snapshot, window = self._query_snapshot(window, match)
-        if where is not None:
-            return version_metrics(snapshot, model_name, version, window, where=check_where(where))
-        return version_metrics(snapshot, model_name, version, window)
-
-    def get_all_metrics(
-        self,
-        window: Window = 60.0,
-        *,
-        by: Iterable[str] = (),
-        where: Mapping[str, Any] | None = None,
-    ) -> dict[str, VersionMetrics]:
-        """``VersionMetrics`` of every version, keyed ``"model:version"`` (see its ``key``).
-
-        ``by=("provider",)`` splits each version by the values of kept dimensions
-        (keys ``"model:version|provider=openai"``); ``where`` filters like in
-        :meth:`get_metrics`.
-        """
-        snapshot, window = self._query_snapshot(window, None)
-        if by or where is not None:
-            return split_version_metrics(snapshot, window, by=by, where=where)
-        return all_version_metrics(snapshot, window)
-
-    def compare(
-        self,
-        model_name: str,
-        baseline: str,
-        candidate: str,
-        window: Window = 300.0,
-        *,
-        alpha: float = 0.05,
-        min_samples: int = 30,
-        where: Mapping[str, Any] | None = None,
-    ) -> Comparison:
-        """Compare a candidate version with a baseline (latency and error rate, with a verdict).
-
-        See ``metrics_core.compare.Comparison`` for the test and the decision rule.
-        ``where`` compares only the requests whose kept dimensions have those values.
-        """
-        snapshot, window = self._query_snapshot(window, {names.MODEL_NAME: model_name})
-        if where is not None:
-            snapshot = filter_snapshot(snapshot, check_where(where))
-        return compare_versions(
-            snapshot, model_name, baseline, candidate, window, alpha=alpha, min_samples=min_samples
-        )
-
-    def _query_snapshot(
-        self, window: Window, match: dict[str, str] | None
-    ) -> tuple[Snapshot, Window]:
-        snapshot = self.registry.snapshot(names=QUERY_NAMES, match=match)
-        if self.history_store is None:
-            return snapshot, window
-        return history_query(self.history_store, snapshot, window, self._started, match)
-
-    def history(
-        self,
-        model_name: str,
-        version: str,
-        since: Window,
-        until: float | None = None,
-        step: Window = 60.0,
-    ) -> list[VersionMetrics]:
-        """``VersionMetrics`` of one version per ``step`` over the ``since`` before ``until``.
-
-        ``until`` is a Unix time (default: now); steps are whole minutes. Memory answers
-        the last hour, the history store (when given) the rest: see docs/history.md.
-        """
-        match = {names.MODEL_NAME: model_name, names.VERSION: version}
-        snapshot = self.registry.snapshot(names=QUERY_NAMES, match=match)
-        return version_history(
-            self.history_store, snapshot, model_name, version, since, until, step
-        )
-
-    def all_history(
-        self,
-        since: Window,
-        until: float | None = None,
-        step: Window = 60.0,
-        *,
-        by: Iterable[str] = (),
-        where: Mapping[str, Any] | None = None,
-    ) -> list[tuple[float, dict[str, VersionMetrics]]]:
-        """``(step start, {"model:version": VersionMetrics})`` per ``step``, every version.
-
-        Like :meth:`history`, with one read of the store for all versions; ``by`` and
-        ``where`` as in :meth:`get_all_metrics`.
-        """
-        snapshot = self.registry.snapshot(names=QUERY_NAMES)
-        checked = None if where is None else check_where(where)
-        return all_versions_history(
-            self.history_store, snapshot, since, until, step, by=by, where=checked
-        )
 
     # -- self-metrics ----------------------------------------------------------------------
 
