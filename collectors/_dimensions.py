@@ -14,7 +14,7 @@ import threading
 from collections.abc import Collection, Iterable, Mapping
 
 from metrics_core import names
-from metrics_core._validation import check_tag_key
+from metrics_core.attributes import check_attribute_keys
 from metrics_core.registry import Registry
 from metrics_core.tags import Tags, TagValue
 
@@ -54,18 +54,10 @@ class Dimensions:
         max_values: int = DEFAULT_MAX_VALUES,
         reserved: Collection[str] = (),
     ) -> None:
-        if isinstance(keys, str):
-            raise TypeError(f"'dimensions' must be a sequence of keys, not a string: {keys!r}")
-        kept = tuple(keys)
+        kept = check_attribute_keys(keys, "dimensions")
         for key in kept:
-            try:
-                check_tag_key(key)
-            except ValueError as error:
-                raise ValueError(f"'dimensions': {error}") from None
             if key in reserved:
                 raise ValueError(f"'dimensions' must not include a key the collector sets: {key!r}")
-        if len(set(kept)) != len(kept):
-            raise ValueError(f"'dimensions' must not repeat a key: {kept!r}")
         if max_values.__class__ is not int or max_values < 1:
             raise ValueError(f"'max_dimension_values' must be an int >= 1: {max_values!r}")
         self.keys = kept

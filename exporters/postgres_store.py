@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from exporters._sql_store import _INSERT, SqlHistoryStore
+from metrics_core._validation import check_seconds
 
 _MIGRATION_LOCK = 0x696D_6869  # "imhi": this library's advisory lock key
 
@@ -47,8 +48,7 @@ class PostgresStore(SqlHistoryStore):
     ) -> None:
         if not isinstance(dsn, str) or not dsn:
             raise ValueError(f"'dsn' must be a connection string: {dsn!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"'timeout' must be > 0 seconds: {timeout!r}")
+        timeout = check_seconds(timeout, "timeout")
         try:
             import psycopg  # noqa: F401, PLC0415  (the extra is needed once constructed)
         except ModuleNotFoundError as error:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from exporters._sql_store import SqlHistoryStore
+from metrics_core._validation import check_seconds
 
 
 class SQLiteStore(SqlHistoryStore):
@@ -46,8 +47,7 @@ class SQLiteStore(SqlHistoryStore):
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             raise ValueError(f"'path' must be a file path: {path!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"'timeout' must be > 0 seconds: {timeout!r}")
+        timeout = check_seconds(timeout, "timeout")
         super().__init__(
             writer=writer,
             minute_retention=minute_retention,

@@ -14,7 +14,7 @@ already seen valid skip the pattern check, and the hash is computed on demand.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from metrics_core._validation import check_tag_key
 from metrics_core.tags import TagValue
@@ -117,3 +117,24 @@ def check_attributes(value: object, field: str = "attributes") -> EventAttribute
                 known.add(key)
         stored[key] = item if item.__class__ is str else _value_str(key, item, field)
     return EventAttributes(stored)
+
+
+def check_attribute_keys(keys: object, field: str) -> tuple[str, ...]:
+    """``keys`` as a tuple of distinct attribute keys (``dimensions=``, ``by=``).
+
+    A string (one key where a sequence is meant), an invalid or a repeated key raises,
+    naming ``field``.
+    """
+    if isinstance(keys, str):
+        raise TypeError(f"'{field}' must be a sequence of keys, not a string: {keys!r}")
+    if not isinstance(keys, Iterable):
+        raise TypeError(f"'{field}' must be a sequence of keys: {keys!r}")
+    kept = tuple(keys)
+    for key in kept:
+        try:
+            check_tag_key(key)
+        except ValueError as error:
+            raise ValueError(f"'{field}': {error}") from None
+    if len(set(kept)) != len(kept):
+        raise ValueError(f"'{field}' must not repeat a key: {kept!r}")
+    return kept

@@ -17,6 +17,7 @@ import attrs
 
 from metrics_core import names
 from metrics_core._validation import check_tag_key
+from metrics_core.attributes import check_attribute_keys
 from metrics_core.query import VersionMetrics, _version_metrics
 from metrics_core.snapshot import GaugeSeries, Series, Snapshot, Window, window_seconds
 
@@ -48,18 +49,10 @@ def check_where(where: object) -> dict[str, str]:
 
 def check_by(by: object) -> tuple[str, ...]:
     """``by`` as a tuple of dimension keys; a string or a repeated key raises."""
-    if isinstance(by, str) or not isinstance(by, Iterable):
-        raise TypeError(f"'by' must be a sequence of dimension keys: {by!r}")
-    keys = tuple(by)
+    keys = check_attribute_keys(by, "by")
     for key in keys:
-        try:
-            check_tag_key(key)
-        except ValueError as error:
-            raise ValueError(f"'by': {error}") from None
         if key in _RESERVED:
             raise ValueError(f"'by' must not include {key!r}: results are per version already")
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"'by' must not repeat a key: {keys!r}")
     return keys
 
 

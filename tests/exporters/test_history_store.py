@@ -509,3 +509,11 @@ def test_long_windows_split_and_filter_by_kept_dimensions(make_store: StoreFacto
         == 80
     )
     later.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.nan, math.inf, True, "5"])
+def test_store_timeouts_are_checked_like_every_timeout(bad: object, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'timeout' must be"):
+        SQLiteStore(tmp_path / "m.db", timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'timeout' must be"):
+        PostgresStore("host=127.0.0.1", timeout=bad)  # type: ignore[arg-type]
