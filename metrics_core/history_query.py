@@ -66,13 +66,7 @@ def version_history(
     one ends at ``until`` and may be shorter. Without a source, memory answers alone
     (the last hour).
     """
-    seconds = window_seconds(since)
-    step_seconds = window_seconds(step)
-    now = memory.taken_at
-    end = now if until is None else float(until)
-    if end > now:
-        raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
-    start = ceil_minute(end - seconds)
+    start, end, step_seconds = _steps_span(memory, since, until, step)
     match = {"model_name": model_name, "version": version}
     stitched = stitched_snapshot(
         source or _NoHistory(), memory, start, names=QUERY_NAMES, match=match
@@ -101,13 +95,7 @@ def all_versions_history(
     absent from that step's dict. ``by`` and ``where`` split and filter by kept
     dimensions as ``Metrics.get_all_metrics`` does.
     """
-    seconds = window_seconds(since)
-    step_seconds = window_seconds(step)
-    now = memory.taken_at
-    end = now if until is None else float(until)
-    if end > now:
-        raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
-    start = ceil_minute(end - seconds)
+    start, end, step_seconds = _steps_span(memory, since, until, step)
     stitched = stitched_snapshot(source or _NoHistory(), memory, start, names=QUERY_NAMES)
     keys = tuple(by)
     out: list[tuple[float, dict[str, VersionMetrics]]] = []
@@ -127,3 +115,16 @@ class _NoHistory:
 
     def read(self, start: float, end: float, **_: object) -> list[Rollup]:
         return []
+
+
+def _steps_span(
+    memory: Snapshot, since: Window, until: float | None, step: Window
+) -> tuple[float, float, float]:
+    """``(start, end, step seconds)`` of a history query: start on a whole minute."""
+    seconds = window_seconds(since)
+    step_seconds = window_seconds(step)
+    now = memory.taken_at
+    end = now if until is None else float(until)
+    if end > now:
+        raise ValueError(f"'until' must not be in the future: {until!r} > {now!r}")
+    return ceil_minute(end - seconds), end, step_seconds
