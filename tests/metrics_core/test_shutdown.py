@@ -206,7 +206,7 @@ def test_sigterm_while_the_main_thread_is_exporting_gives_healthy_exporters_time
     tmp_path: Path, child_script: Path, children: list[subprocess.Popen[str]]
 ) -> None:
     out = tmp_path / "count.txt"
-    process = start_child(child_script, out, "file,hang", "export", write_delay=0.5)
+    process = start_child(child_script, out, "file,hang", "export", write_delay=0.25)
     children.append(process)
     wait_ready(process)
 
