@@ -1,0 +1,75 @@
+"""``FrozenSeries``: the aggregating registry's copies of its live series, for snapshots.
+
+Each read (a scrape, ``get_all_metrics``) freezes every series it covers. A histogram
+or timer that recorded nothing since the last read gets the very object the last
+read got: the copy costs one sum of its bucket counts instead of a view of its slots,
+and the window answers remembered on that object (see ``DistributionSeries``) are
+reused. A distribution changes only by observations, each of which raises its
+all-time count (the sum of its explicit bucket counts), so an equal count on the
+same live series means an equal copy. Counters and gauges are copied every time:
+they are cheap, and a counter's total need not change when it does.
+
+The copies kept are bounded by the series the registry holds: entries of series
+that expired or were cleared are dropped once they could make up half the table.
+"""
+
+from __future__ import annotations
+
+from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
+from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series
+from metrics_core.tags import Tags
+from metrics_core.values import MetricKind
+
+_MIN_PRUNE = 1_024  # entries below which pruning is not worth a pass
+
+
+class FrozenSeries:
+    """The last copy of each distribution series; used under the registry's lock."""
+
+    __slots__ = ("_kept", "_prune_at")
+
+    def __init__(self) -> None:
+        self._kept: dict[LiveDistribution, tuple[int, DistributionSeries]] = {}
+        self._prune_at = _MIN_PRUNE
+
+    def freeze(self, kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
+        """An immutable copy of ``live`` (drained first), consistent in itself."""
+        with live._lock:
+            if isinstance(live, LiveCounter):
+                live.drain()
+                return CounterSeries(name, tags, live.total, live.updated_at, live.view())
+            if isinstance(live, LiveGauge):
+                return GaugeSeries(name, tags, live.value, live.updated_at)
+            live.drain()
+            count = sum(live.bucket_counts)
+            kept = self._kept.get(live)
+            if kept is not None and kept[0] == count:
+                return kept[1]
+            window, all_time_parts = live.view()
+            series = DistributionSeries(
+                kind,
+                name,
+                tags,
+                all_time_parts,
+                live.bounds,
+                tuple(live.bucket_counts),
+                live.updated_at,
+                window,
+            )
+            self._kept[live] = (count, series)
+            return series
+
+    def prune(self) -> None:
+        """Drop the copies of expired series once the table has grown enough to matter."""
+        if len(self._kept) < self._prune_at:
+            return
+        self._kept = {live: kept for live, kept in self._kept.items() if not live.expired}
+        self._prune_at = max(_MIN_PRUNE, 2 * len(self._kept))
+
+    def clear(self) -> None:
+        """Forget every copy."""
+        self._kept.clear()
+        self._prune_at = _MIN_PRUNE
+
+    def __len__(self) -> int:
+        return len(self._kept)
