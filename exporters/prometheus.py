@@ -48,11 +48,18 @@ from exporters._openmetrics import (
 )
 from exporters._prometheus_families import (
     SUMMARY_INFIX,
+    Block,
     FamilyBuilder,
-    MetricSink,
-    TextSink,
+    Labeled,
     check_bounds,
     summary_name,
+)
+from exporters._prometheus_sinks import (
+    MetricSink,
+    RenderCache,
+    TextSink,
+    new_numbers,
+    trim_numbers,
 )
 from exporters._settings import check_http_url
 from metrics_core._validation import as_number, check_seconds, shown
@@ -202,6 +209,11 @@ class PrometheusExporter:
         self._last: Snapshot | None = None
         self._servers: list[PrometheusServer] = []
         self._warned: set[str] = set()
+        # Kept between renders: each series' labels and line beginnings, number texts.
+        self._labels: RenderCache[Labeled] = RenderCache()
+        self._lines: RenderCache[tuple[str, ...]] = RenderCache()
+        self._blocks: RenderCache[Block] = RenderCache()
+        self._numbers = new_numbers()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)
 
@@ -253,6 +265,7 @@ class PrometheusExporter:
         """The prometheus_client metric families of ``snapshot``, sorted by name."""
         sink = MetricSink()
         self._builder().build(snapshot, sink)
+        self._labels.turn()
         return sink.families
 
     def render(self, snapshot: Snapshot | None = None) -> str:
@@ -260,8 +273,12 @@ class PrometheusExporter:
 
         The same text as ``generate_latest`` over :meth:`families`, written directly.
         """
-        sink = TextSink()
-        self._builder().build(self.snapshot() if snapshot is None else snapshot, sink)
+        sink = TextSink(self._lines, self._numbers)
+        self._builder(self._blocks).build(self.snapshot() if snapshot is None else snapshot, sink)
+        self._blocks.turn()
+        self._lines.turn()
+        self._labels.turn()
+        trim_numbers(self._numbers)
         return "".join(sink.parts)
 
     def render_openmetrics(self, snapshot: Snapshot | None = None) -> bytes:
@@ -272,8 +289,10 @@ class PrometheusExporter:
         """
         return encode_openmetrics(self.families(self.snapshot() if snapshot is None else snapshot))
 
-    def _builder(self) -> FamilyBuilder:
-        return FamilyBuilder(self._buckets, self._quantiles, self._window, self._warned)
+    def _builder(self, blocks: RenderCache[Block] | None = None) -> FamilyBuilder:
+        return FamilyBuilder(
+            self._buckets, self._quantiles, self._window, self._warned, self._labels, blocks
+        )
 
     # -- serving and pushing --------------------------------------------------------------
 

@@ -169,12 +169,12 @@ class DistributionSeries:
     @property
     def count(self) -> int:
         """All observations ever recorded."""
-        return self.all_time.count
+        return sum([part.count for part in self.all_time_parts])
 
-    @property
+    @functools.cached_property
     def total(self) -> float:
-        """Sum of all observations ever recorded."""
-        return self.all_time.total
+        """Sum of all observations ever recorded (the parts' sums: no sketch merge)."""
+        return math.fsum([part.total for part in self.all_time_parts])
 
     def window_total(self, window: Window, now: float) -> float:
         """Sum of the observations in the ``window`` ending at ``now`` (no bucket merge)."""
