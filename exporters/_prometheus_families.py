@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client.utils import floatToGoString
 
-from exporters._prometheus_sinks import RenderCache, Sink
 from exporters._naming import (
     MS_PER_SECOND,
     description,
@@ -25,6 +24,7 @@ from exporters._naming import (
     prometheus_label,
     prometheus_name,
 )
+from exporters._prometheus_sinks import RenderCache, Sink
 from metrics_core.logs import get_logger
 from metrics_core.sketch import BucketData, bucket_index, bucket_upper
 from metrics_core.snapshot import (
@@ -36,7 +36,6 @@ from metrics_core.snapshot import (
 )
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
-
 
 _log = get_logger("exporters.prometheus")
 

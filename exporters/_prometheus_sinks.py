@@ -11,6 +11,7 @@ that text plus its number.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from operator import add
@@ -116,7 +117,6 @@ class MetricSink:
             family.add_sample(name + "_bucket", {**labels, "le": le}, count)
         family.add_sample(name + "_count", dict(labels), cumulative[-1])
         family.add_sample(name + "_sum", dict(labels), total)
-        return None
 
     def summary(
         self,
@@ -132,7 +132,6 @@ class MetricSink:
             family.add_sample(name, {**labels, "quantile": label}, value)
         family.add_sample(name + "_count", dict(labels), count)
         family.add_sample(name + "_sum", dict(labels), total)
-        return None
 
     def write(self, text: str) -> None:
         raise TypeError("MetricSink writes families, not text")
@@ -189,7 +188,7 @@ class _Numbers(dict[float, str]):
 
     def __missing__(self, value: float) -> str:
         text = _go_float(value) + "\n"
-        if value == value:  # NaN equals no key: keeping it would only grow the dict
+        if not math.isnan(value):  # NaN equals no key: keeping it would only grow the dict
             self[value] = text
         return text
 

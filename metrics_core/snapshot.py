@@ -6,10 +6,10 @@ lock (consistent per series); recording goes on while exporters
 read it. Every series answers windowed questions (``window_total``,
 ``window_summary``) for any window from 1 s to 1 h ending at a given time.
 
-A distribution series remembers its last few window answers (a series is
-immutable, so an answer never goes stale), and a registry hands out the same
-series object again while nothing was recorded into it: a read of an unchanged
-series at the same instant costs a dictionary lookup.
+Counter and distribution series remember their last few window answers (a
+series is immutable, so an answer never goes stale), and a registry may hand out
+the same series object again while nothing was recorded into it: a read of an
+unchanged series at the same instant then costs a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def window_seconds(window: Window) -> float:
     Text is parsed by ``metrics_core.durations.parse_duration``: ``"90s"``, ``"5m"``,
     ``"1h"``, ``"500ms"`` or plain seconds.
     """
+    if type(window) is float and 0 < window <= MAX_VALUE:  # the common case, checked quickly
+        return window
     if isinstance(window, str):
         return parse_duration(window)
     seconds = window.total_seconds() if isinstance(window, timedelta) else window
@@ -114,6 +116,9 @@ class CounterSeries:
     updated_at: float
     window: WindowView[float] = attrs.field(repr=False)
     kind: MetricKind = MetricKind.COUNTER
+    _memo: dict[tuple[float, float], tuple[float, float]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     def window_total(self, window: Window, now: float) -> float:
         """What was added during the ``window`` ending at ``now``."""
@@ -125,8 +130,16 @@ class CounterSeries:
 
     def window_total_since(self, window: Window, now: float) -> tuple[float, float]:
         """What was added during the ``window`` ending at ``now``, and its effective start."""
-        parts, start = self.window.parts(window_seconds(window), now)
-        return math.fsum(parts), start
+        key = (window_seconds(window), now)
+        memo = self._memo
+        known = memo.get(key)
+        if known is None:
+            parts, start = self.window.parts(key[0], now)
+            known = (math.fsum(parts), start)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = known
+        return known
 
 
 @attrs.frozen(slots=True)

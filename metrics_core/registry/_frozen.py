@@ -1,13 +1,15 @@
 """``FrozenSeries``: the aggregating registry's copies of its live series, for snapshots.
 
-Each read (a scrape, ``get_all_metrics``) freezes every series it covers. A histogram
-or timer that recorded nothing since the last read gets the very object the last
-read got: the copy costs one sum of its bucket counts instead of a view of its slots,
-and the window answers remembered on that object (see ``DistributionSeries``) are
+Each read (a scrape, ``get_all_metrics``) freezes every series it covers. A counter,
+histogram or timer that recorded nothing since the last read gets the very object
+the last read got: the copy costs a comparison instead of a view of its slots, and
+the window answers remembered on that object (see ``metrics_core.snapshot``) are
 reused. A distribution changes only by observations, each of which raises its
-all-time count (the sum of its explicit bucket counts), so an equal count on the
-same live series means an equal copy. Counters and gauges are copied every time:
-they are cheap, and a counter's total need not change when it does.
+all-time count (the sum of its explicit bucket counts), so an equal count on the same
+live series means an equal copy. A counter's total may not move (a tiny increment
+on a huge total), so it is compared by what its slots hold: the open slot's amount
+and the time of its last rotation (``updated_at``, later at every rotation). Gauges
+are copied every time: two attributes.
 
 The copies kept are bounded by the series the registry holds: entries of series
 that expired or were cleared are dropped once they could make up half the table.
@@ -26,10 +28,11 @@ _MIN_PRUNE = 1_024  # entries below which pruning is not worth a pass
 class FrozenSeries:
     """The last copy of each distribution series; used under the registry's lock."""
 
-    __slots__ = ("_kept", "_prune_at")
+    __slots__ = ("_counters", "_kept", "_prune_at")
 
     def __init__(self) -> None:
         self._kept: dict[LiveDistribution, tuple[int, DistributionSeries]] = {}
+        self._counters: dict[LiveCounter, tuple[tuple[float, float], CounterSeries]] = {}
         self._prune_at = _MIN_PRUNE
 
     def freeze(self, kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
@@ -37,7 +40,14 @@ class FrozenSeries:
         with live._lock:
             if isinstance(live, LiveCounter):
                 live.drain()
-                return CounterSeries(name, tags, live.total, live.updated_at, live.view())
+                # Every change moves the open slot's amount, or rotates (a later updated_at).
+                token = (live.updated_at, live._open)
+                kept_counter = self._counters.get(live)
+                if kept_counter is not None and kept_counter[0] == token:
+                    return kept_counter[1]
+                counter = CounterSeries(name, tags, live.total, live.updated_at, live.view())
+                self._counters[live] = (token, counter)
+                return counter
             if isinstance(live, LiveGauge):
                 return GaugeSeries(name, tags, live.value, live.updated_at)
             live.drain()
@@ -61,15 +71,17 @@ class FrozenSeries:
 
     def prune(self) -> None:
         """Drop the copies of expired series once the table has grown enough to matter."""
-        if len(self._kept) < self._prune_at:
+        if len(self._kept) + len(self._counters) < self._prune_at:
             return
         self._kept = {live: kept for live, kept in self._kept.items() if not live.expired}
-        self._prune_at = max(_MIN_PRUNE, 2 * len(self._kept))
+        self._counters = {live: kept for live, kept in self._counters.items() if not live.expired}
+        self._prune_at = max(_MIN_PRUNE, 2 * (len(self._kept) + len(self._counters)))
 
     def clear(self) -> None:
         """Forget every copy."""
         self._kept.clear()
+        self._counters.clear()
         self._prune_at = _MIN_PRUNE
 
     def __len__(self) -> int:
-        return len(self._kept)
+        return len(self._kept) + len(self._counters)

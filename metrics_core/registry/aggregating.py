@@ -31,9 +31,9 @@ from metrics_core.buckets import DEFAULT_BUCKETS
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.recorded import recorded
+from metrics_core.registry._frozen import FrozenSeries
 from metrics_core.registry._index import VersionIndex, version_of
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
-from metrics_core.registry._frozen import FrozenSeries
 from metrics_core.registry._names import KeyGuard, check_room_for_name
 from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
 from metrics_core.snapshot import Series, Snapshot
