@@ -12,7 +12,8 @@ and the time of its last rotation (``updated_at``, later at every rotation). Gau
 are copied every time: two attributes.
 
 The copies kept are bounded by the series the registry holds: entries of series
-that expired or were cleared are dropped once they could make up half the table.
+that expired are dropped every ``PRUNE_EVERY`` snapshots, or sooner once they could
+make up half the table; ``clear()`` drops them all.
 """
 
 from __future__ import annotations
@@ -22,18 +23,22 @@ from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 
-_MIN_PRUNE = 1_024  # entries below which pruning is not worth a pass
+_MIN_PRUNE = 1_024  # entries below which pruning early is not worth a pass
+
+PRUNE_EVERY = 16
+"""Snapshots between two passes that drop the copies of expired series."""
 
 
 class FrozenSeries:
     """The last copy of each distribution series; used under the registry's lock."""
 
-    __slots__ = ("_counters", "_kept", "_prune_at")
+    __slots__ = ("_counters", "_kept", "_prune_at", "_reads")
 
     def __init__(self) -> None:
         self._kept: dict[LiveDistribution, tuple[int, DistributionSeries]] = {}
         self._counters: dict[LiveCounter, tuple[tuple[float, float], CounterSeries]] = {}
         self._prune_at = _MIN_PRUNE
+        self._reads = 0
 
     def freeze(self, kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
         """An immutable copy of ``live`` (drained first), consistent in itself."""
@@ -70,9 +75,11 @@ class FrozenSeries:
             return series
 
     def prune(self) -> None:
-        """Drop the copies of expired series once the table has grown enough to matter."""
-        if len(self._kept) + len(self._counters) < self._prune_at:
+        """After a snapshot: drop the copies of expired series, now and then."""
+        self._reads += 1
+        if self._reads < PRUNE_EVERY and len(self._kept) + len(self._counters) < self._prune_at:
             return
+        self._reads = 0
         self._kept = {live: kept for live, kept in self._kept.items() if not live.expired}
         self._counters = {live: kept for live, kept in self._counters.items() if not live.expired}
         self._prune_at = max(_MIN_PRUNE, 2 * (len(self._kept) + len(self._counters)))
