@@ -24,7 +24,7 @@ from exporters._naming import (
     prometheus_label,
     prometheus_name,
 )
-from exporters._prometheus_sinks import RenderCache, Sink
+from exporters._prometheus_sinks import RenderCache, Sink, Written
 from metrics_core.logs import get_logger
 from metrics_core.sketch import BucketData, bucket_index, bucket_upper
 from metrics_core.snapshot import (
@@ -104,7 +104,7 @@ _SAMPLE_SUFFIXES = {
 # A series' Prometheus labels, and the key that sorts series by them.
 Labeled = tuple[dict[str, str], tuple[tuple[str, str], ...]]
 # The text of a histogram or summary series, with the snapshot series it was written for.
-Block = tuple[Series, str]
+Block = tuple[Series, Written]
 
 
 class FamilyBuilder:
@@ -235,9 +235,9 @@ class FamilyBuilder:
                 unit_bounds = configured or [in_export_unit(b, series.kind) for b in bounds]
                 les = self._le[series.kind, bounds] = (*map(_go_float, unit_bounds), "+Inf")
             total = in_export_unit(series.total, series.kind)
-            text = sink.histogram(family, series.tags, labels, les, cumulative, total)
-            if blocks is not None and text is not None:
-                blocks.put(key, (series, text))
+            written = sink.histogram(family, series.tags, labels, les, cumulative, total)
+            if blocks is not None and written is not None:
+                blocks.put(key, (series, written))
 
     def _write_summary(
         self, sink: Sink, family: str, _: str, members: list[tuple[Labeled, Series]]
@@ -262,9 +262,9 @@ class FamilyBuilder:
             )
             total = in_export_unit(series.total, kind)
             count = sum(series.bucket_counts)
-            text = sink.summary(family, series.tags, labels, quantiles, count, total)
-            if blocks is not None and text is not None:
-                blocks.put(key, (series, text))
+            written = sink.summary(family, series.tags, labels, quantiles, count, total)
+            if blocks is not None and written is not None:
+                blocks.put(key, (series, written))
 
 
 def _labeled(tags: Tags) -> Labeled:

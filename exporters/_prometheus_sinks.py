@@ -29,6 +29,9 @@ from prometheus_client.utils import floatToGoString
 from metrics_core.tags import Tags
 
 _go_float: Callable[[float], str] = floatToGoString
+
+Written = tuple[str, Hashable, tuple[str, ...]]
+"""What ``TextSink`` wrote for a series: the text, and the key and value of its line beginnings."""
 _MAX_NUMBERS = 65_536  # number texts kept between renders
 
 V = TypeVar("V")
@@ -55,10 +58,10 @@ class Sink(Protocol):
         les: tuple[str, ...],
         cumulative: list[int],
         total: float,
-    ) -> str | None:
+    ) -> Written | None:
         """Add a histogram series: ``name_bucket`` per ``le``, ``name_count``, ``name_sum``.
 
-        Returns the text written, if the sink writes text.
+        Returns what was written, for ``write``, if the sink writes text.
         """
 
     def summary(
@@ -69,14 +72,14 @@ class Sink(Protocol):
         quantiles: tuple[tuple[str, float], ...],
         count: int,
         total: float,
-    ) -> str | None:
+    ) -> Written | None:
         """Add a summary series: ``name`` per ``(quantile label, value)``, count and sum.
 
-        Returns the text written, if the sink writes text.
+        Returns what was written, for ``write``, if the sink writes text.
         """
 
-    def write(self, text: str) -> None:
-        """Write again the text a ``histogram`` or ``summary`` call returned."""
+    def write(self, written: Written) -> None:
+        """Write again what a ``histogram`` or ``summary`` call returned."""
 
 
 class MetricSink:
@@ -133,7 +136,7 @@ class MetricSink:
         family.add_sample(name + "_count", dict(labels), count)
         family.add_sample(name + "_sum", dict(labels), total)
 
-    def write(self, text: str) -> None:
+    def write(self, written: Written) -> None:
         raise TypeError("MetricSink writes families, not text")
 
 
@@ -222,15 +225,16 @@ class TextSink:
         les: tuple[str, ...],
         cumulative: list[int],
         total: float,
-    ) -> str:
-        starts = self._lines.get((name, tags, les), lambda: _histogram_starts(name, labels, les))
+    ) -> Written:
+        key = (name, tags, les)
+        starts = self._lines.get(key, lambda: _histogram_starts(name, labels, les))
         # Counts are ints >= 0: never -0.0, so the number cache serves every one.
         texts = list(map(self._numbers.__getitem__, cumulative))
         texts.append(texts[-1])
         texts.append(self._number(total))
         text = "".join(map(add, starts, texts))
         self.parts.append(text)
-        return text
+        return text, key, starts
 
     def summary(
         self,
@@ -240,21 +244,22 @@ class TextSink:
         quantiles: tuple[tuple[str, float], ...],
         count: int,
         total: float,
-    ) -> str:
+    ) -> Written:
         labels_of = tuple(label for label, _ in quantiles)
-        starts = self._lines.get(
-            (name, tags, labels_of), lambda: _summary_starts(name, labels, labels_of)
-        )
+        key = (name, tags, labels_of)
+        starts = self._lines.get(key, lambda: _summary_starts(name, labels, labels_of))
         number = self._number
         texts = [number(value) for _, value in quantiles]
         texts.append(self._numbers[count])
         texts.append(number(total))
         text = "".join(map(add, starts, texts))
         self.parts.append(text)
-        return text
+        return text, key, starts
 
-    def write(self, text: str) -> None:
+    def write(self, written: Written) -> None:
+        text, key, starts = written
         self.parts.append(text)
+        self._lines.put(key, starts)  # still in use: kept for the next render
 
     def _number(self, value: float) -> str:
         if value:  # zero is 0.0 or -0.0, equal as keys but not as text

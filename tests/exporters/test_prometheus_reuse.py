@@ -13,6 +13,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporters import PrometheusExporter
+from exporters import _prometheus_sinks as sinks
 from exporters._prometheus_sinks import RenderCache
 from metrics_core import names
 from metrics_core.clock import ManualClock
@@ -224,4 +225,28 @@ def test_scrapes_in_many_threads_while_recording_end_with_exact_counts(
         assert _value(text, "model_inference_requests_total", **tags) == expected
         assert _value(text, "model_inference_latency_seconds_count", **tags) == expected
         assert _value(text, "model_inference_latency_window_seconds_count", **tags) == expected
+    assert text == _fresh(registry.snapshot())
+
+
+def test_line_text_outlives_renders_that_reused_a_whole_series(
+    registry: AggregatingRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = PrometheusExporter()
+    registry.timer(names.LATENCY, BERT, 10.0)
+    registry.counter(names.REQUESTS_TOTAL, BERT)
+    exporter.render(registry.snapshot())
+    for _ in range(3):
+        exporter.render(registry.snapshot())  # unchanged: each series' text written as is
+    built: list[str] = []
+    original = sinks._line_start
+
+    def counted(name: str, labels: dict[str, str], extra: tuple[str, str] | None = None) -> str:
+        built.append(name)
+        return original(name, labels, extra)
+
+    monkeypatch.setattr(sinks, "_line_start", counted)
+    registry.timer(names.LATENCY, BERT, 20.0)
+    text = exporter.render(registry.snapshot())
+
+    assert built == []
     assert text == _fresh(registry.snapshot())
