@@ -8,9 +8,9 @@ a metric fold into ``overflow="true"`` series that keep ``model_name`` and
 ``version`` within a budget (see ``_overflow``), counted in
 ``metrics_cardinality_overflow_total{metric}``.
 
-A snapshot hands out the same ``DistributionSeries`` object as the last one for a
+A snapshot hands out the same series object as the last one for a counter,
 histogram or timer that recorded nothing since: its window answers, remembered
-on the object, are then not computed again (see ``metrics_core.snapshot``).
+on the object, are then not computed again (see ``registry._frozen``).
 """
 
 from __future__ import annotations
