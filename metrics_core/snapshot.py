@@ -23,9 +23,10 @@ from typing import Any
 
 import attrs
 
+from metrics_core._packed import Counts
 from metrics_core._validation import MAX_VALUE, shown
 from metrics_core.durations import parse_duration
-from metrics_core.sketch import EMPTY, BucketData, Counts, merge_all, quantiles
+from metrics_core.sketch import EMPTY, BucketData, merge_all, quantiles
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.windows import WindowView
