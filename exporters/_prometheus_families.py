@@ -103,7 +103,7 @@ _SAMPLE_SUFFIXES = {
 
 # A series' Prometheus labels, and the key that sorts series by them.
 Labeled = tuple[dict[str, str], tuple[tuple[str, str], ...]]
-# The text of a histogram or summary series, with the snapshot series it was written for.
+# The text of a histogram series, with the snapshot series it was written for.
 Block = tuple[Series, Written]
 
 
@@ -111,11 +111,10 @@ class FamilyBuilder:
     """Walks one snapshot into a sink, family by family in name order.
 
     ``labels`` keeps each series' labels between renders, keyed by its tags.
-    ``blocks`` (text sinks only) keeps the text of each histogram and summary
-    series with the snapshot series it was written for: a registry hands out
-    the same object for a series that recorded nothing since (see
-    ``metrics_core.registry._frozen``), whose text is then written again as is.
-    A summary's text also depends on the instant of the snapshot, part of its key.
+    ``blocks`` (text sinks only) keeps the text of each histogram series with the
+    snapshot series it was written for: a registry hands out the same object for
+    a series that recorded nothing since (see ``metrics_core.registry._frozen``),
+    whose text is then written again as is.
     """
 
     def __init__(
@@ -244,16 +243,11 @@ class FamilyBuilder:
     ) -> None:
         qs, window, now = self._quantiles, self._window, self._now
         quantile_labels = self._quantile_labels
-        blocks = self._blocks
         for (labels, _key), series in members:
             assert isinstance(series, DistributionSeries)
-            key = (family, id(series), now)
-            if blocks is not None:
-                kept = blocks.peek(key)
-                if kept is not None and kept[0] is series:
-                    sink.write(kept[1])
-                    continue
             # client_golang's convention: quantiles over the window, count and sum cumulative.
+            # The window moves with every snapshot: its text is not kept, its answers are
+            # (on the series, for other readers of the same snapshot).
             values = series.window_summary(window, now).quantiles(*qs)
             kind = series.kind
             quantiles = tuple(
@@ -262,9 +256,7 @@ class FamilyBuilder:
             )
             total = in_export_unit(series.total, kind)
             count = sum(series.bucket_counts)
-            written = sink.summary(family, series.tags, labels, quantiles, count, total)
-            if blocks is not None and written is not None:
-                blocks.put(key, (series, written))
+            sink.summary(family, series.tags, labels, quantiles, count, total)
 
 
 def _labeled(tags: Tags) -> Labeled:

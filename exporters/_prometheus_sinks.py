@@ -72,14 +72,11 @@ class Sink(Protocol):
         quantiles: tuple[tuple[str, float], ...],
         count: int,
         total: float,
-    ) -> Written | None:
-        """Add a summary series: ``name`` per ``(quantile label, value)``, count and sum.
-
-        Returns what was written, for ``write``, if the sink writes text.
-        """
+    ) -> None:
+        """Add a summary series: ``name`` per ``(quantile label, value)``, count and sum."""
 
     def write(self, written: Written) -> None:
-        """Write again what a ``histogram`` or ``summary`` call returned."""
+        """Write again what a ``histogram`` call returned."""
 
 
 class MetricSink:
@@ -244,17 +241,16 @@ class TextSink:
         quantiles: tuple[tuple[str, float], ...],
         count: int,
         total: float,
-    ) -> Written:
+    ) -> None:
         labels_of = tuple(label for label, _ in quantiles)
-        key = (name, tags, labels_of)
-        starts = self._lines.get(key, lambda: _summary_starts(name, labels, labels_of))
+        starts = self._lines.get(
+            (name, tags, labels_of), lambda: _summary_starts(name, labels, labels_of)
+        )
         number = self._number
         texts = [number(value) for _, value in quantiles]
         texts.append(self._numbers[count])
         texts.append(number(total))
-        text = "".join(map(add, starts, texts))
-        self.parts.append(text)
-        return text, key, starts
+        self.parts.append("".join(map(add, starts, texts)))
 
     def write(self, written: Written) -> None:
         text, key, starts = written
