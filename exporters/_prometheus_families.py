@@ -128,7 +128,7 @@ class FamilyBuilder:
     ) -> None:
         self._buckets = buckets
         self._quantiles = quantiles
-        self._quantile_labels = [_go_float(q) for q in quantiles]
+        self._quantile_labels = tuple(_go_float(q) for q in quantiles)
         self._window = window
         self._warned = warned
         self._labeled = labels
@@ -249,14 +249,12 @@ class FamilyBuilder:
             # The window moves with every snapshot: its text is not kept, its answers are
             # (on the series, for other readers of the same snapshot).
             values = series.window_summary(window, now).quantiles(*qs)
-            kind = series.kind
-            quantiles = tuple(
-                (label, in_export_unit(value, kind))
-                for label, value in zip(quantile_labels, values, strict=True)
-            )
-            total = in_export_unit(series.total, kind)
+            total = series.total
+            if series.kind is MetricKind.TIMER:  # recorded in ms, exported in seconds
+                values = [value / MS_PER_SECOND for value in values]
+                total /= MS_PER_SECOND
             count = sum(series.bucket_counts)
-            sink.summary(family, series.tags, labels, quantiles, count, total)
+            sink.summary(family, series.tags, labels, quantile_labels, values, count, total)
 
 
 def _labeled(tags: Tags) -> Labeled:

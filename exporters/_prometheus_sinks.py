@@ -69,11 +69,12 @@ class Sink(Protocol):
         name: str,
         tags: Tags,
         labels: dict[str, str],
-        quantiles: tuple[tuple[str, float], ...],
+        quantile_labels: tuple[str, ...],
+        values: list[float],
         count: int,
         total: float,
     ) -> None:
-        """Add a summary series: ``name`` per ``(quantile label, value)``, count and sum."""
+        """Add a summary series: ``name`` per quantile label and value, count and sum."""
 
     def write(self, written: Written) -> None:
         """Write again what a ``histogram`` call returned."""
@@ -123,12 +124,13 @@ class MetricSink:
         name: str,
         tags: Tags,
         labels: dict[str, str],
-        quantiles: tuple[tuple[str, float], ...],
+        quantile_labels: tuple[str, ...],
+        values: list[float],
         count: int,
         total: float,
     ) -> None:
         family = self.families[-1]
-        for label, value in quantiles:
+        for label, value in zip(quantile_labels, values, strict=True):
             family.add_sample(name, {**labels, "quantile": label}, value)
         family.add_sample(name + "_count", dict(labels), count)
         family.add_sample(name + "_sum", dict(labels), total)
@@ -238,18 +240,17 @@ class TextSink:
         name: str,
         tags: Tags,
         labels: dict[str, str],
-        quantiles: tuple[tuple[str, float], ...],
+        quantile_labels: tuple[str, ...],
+        values: list[float],
         count: int,
         total: float,
     ) -> None:
-        labels_of = tuple(label for label, _ in quantiles)
         starts = self._lines.get(
-            (name, tags, labels_of), lambda: _summary_starts(name, labels, labels_of)
+            (name, tags, quantile_labels), lambda: _summary_starts(name, labels, quantile_labels)
         )
-        number = self._number
-        texts = [number(value) for _, value in quantiles]
+        texts = list(map(self._number, values))
         texts.append(self._numbers[count])
-        texts.append(number(total))
+        texts.append(self._number(total))
         self.parts.append("".join(map(add, starts, texts)))
 
     def write(self, written: Written) -> None:
