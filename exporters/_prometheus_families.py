@@ -24,7 +24,7 @@ from exporters._naming import (
     prometheus_label,
     prometheus_name,
 )
-from exporters._prometheus_sinks import RenderCache, Sink, Written
+from exporters._prometheus_sinks import RenderCache, Sink
 from metrics_core.logs import get_logger
 from metrics_core.sketch import BucketData, bucket_index, bucket_upper
 from metrics_core.snapshot import (
@@ -103,18 +103,12 @@ _SAMPLE_SUFFIXES = {
 
 # A series' Prometheus labels, and the key that sorts series by them.
 Labeled = tuple[dict[str, str], tuple[tuple[str, str], ...]]
-# The text of a histogram series, with the snapshot series it was written for.
-Block = tuple[Series, Written]
 
 
 class FamilyBuilder:
     """Walks one snapshot into a sink, family by family in name order.
 
     ``labels`` keeps each series' labels between renders, keyed by its tags.
-    ``blocks`` (text sinks only) keeps the text of each histogram series with the
-    snapshot series it was written for: a registry hands out the same object for
-    a series that recorded nothing since (see ``metrics_core.registry._frozen``),
-    whose text is then written again as is.
     """
 
     def __init__(
@@ -124,7 +118,6 @@ class FamilyBuilder:
         window: float,
         warned: set[str],
         labels: RenderCache[Labeled],
-        blocks: RenderCache[Block] | None = None,
     ) -> None:
         self._buckets = buckets
         self._quantiles = quantiles
@@ -132,7 +125,6 @@ class FamilyBuilder:
         self._window = window
         self._warned = warned
         self._labeled = labels
-        self._blocks = blocks
         self._le: dict[tuple[MetricKind, tuple[float, ...]], tuple[str, ...]] = {}
         self._now = 0.0
 
@@ -212,15 +204,8 @@ class FamilyBuilder:
         self, sink: Sink, family: str, name: str, members: list[tuple[Labeled, Series]]
     ) -> None:
         configured = self._buckets.get(name)
-        blocks = self._blocks
         for (labels, _key), series in members:
             assert isinstance(series, DistributionSeries)
-            key = (family, id(series))
-            if blocks is not None:
-                kept = blocks.peek(key)
-                if kept is not None and kept[0] is series:
-                    sink.write(kept[1])
-                    continue
             if configured is None:
                 bounds = series.bucket_bounds
                 cumulative = list(itertools.accumulate(series.bucket_counts))
@@ -234,9 +219,7 @@ class FamilyBuilder:
                 unit_bounds = configured or [in_export_unit(b, series.kind) for b in bounds]
                 les = self._le[series.kind, bounds] = (*map(_go_float, unit_bounds), "+Inf")
             total = in_export_unit(series.total, series.kind)
-            written = sink.histogram(family, series.tags, labels, les, cumulative, total)
-            if blocks is not None and written is not None:
-                blocks.put(key, (series, written))
+            sink.histogram(family, series.tags, labels, les, cumulative, total)
 
     def _write_summary(
         self, sink: Sink, family: str, _: str, members: list[tuple[Labeled, Series]]
@@ -246,8 +229,6 @@ class FamilyBuilder:
         for (labels, _key), series in members:
             assert isinstance(series, DistributionSeries)
             # client_golang's convention: quantiles over the window, count and sum cumulative.
-            # The window moves with every snapshot: its text is not kept, its answers are
-            # (on the series, for other readers of the same snapshot).
             values = series.window_summary(window, now).quantiles(*qs)
             total = series.total
             if series.kind is MetricKind.TIMER:  # recorded in ms, exported in seconds

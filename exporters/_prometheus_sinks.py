@@ -29,9 +29,6 @@ from prometheus_client.utils import floatToGoString
 from metrics_core.tags import Tags
 
 _go_float: Callable[[float], str] = floatToGoString
-
-Written = tuple[str, Hashable, tuple[str, ...]]
-"""What ``TextSink`` wrote for a series: the text, and the key and value of its line beginnings."""
 _MAX_NUMBERS = 65_536  # number texts kept between renders
 
 V = TypeVar("V")
@@ -58,11 +55,8 @@ class Sink(Protocol):
         les: tuple[str, ...],
         cumulative: list[int],
         total: float,
-    ) -> Written | None:
-        """Add a histogram series: ``name_bucket`` per ``le``, ``name_count``, ``name_sum``.
-
-        Returns what was written, for ``write``, if the sink writes text.
-        """
+    ) -> None:
+        """Add a histogram series: ``name_bucket`` per ``le``, ``name_count``, ``name_sum``."""
 
     def summary(
         self,
@@ -75,9 +69,6 @@ class Sink(Protocol):
         total: float,
     ) -> None:
         """Add a summary series: ``name`` per quantile label and value, count and sum."""
-
-    def write(self, written: Written) -> None:
-        """Write again what a ``histogram`` call returned."""
 
 
 class MetricSink:
@@ -135,9 +126,6 @@ class MetricSink:
         family.add_sample(name + "_count", dict(labels), count)
         family.add_sample(name + "_sum", dict(labels), total)
 
-    def write(self, written: Written) -> None:
-        raise TypeError("MetricSink writes families, not text")
-
 
 class RenderCache(Generic[V]):
     """Values kept from one render to the next: those the last render used, and new ones.
@@ -162,19 +150,6 @@ class RenderCache(Generic[V]):
                 value = make()
             self._used[key] = value
         return value
-
-    def peek(self, key: Hashable) -> V | None:
-        """The value of ``key`` if either render has it (kept for this one)."""
-        value = self._used.get(key)
-        if value is None:
-            value = self._last.get(key)
-            if value is not None:
-                self._used[key] = value
-        return value
-
-    def put(self, key: Hashable, value: V) -> None:
-        """Keep ``value`` for ``key``."""
-        self._used[key] = value
 
     def turn(self) -> None:
         """End a render: what it used becomes the last render's, the rest is dropped."""
@@ -224,16 +199,13 @@ class TextSink:
         les: tuple[str, ...],
         cumulative: list[int],
         total: float,
-    ) -> Written:
-        key = (name, tags, les)
-        starts = self._lines.get(key, lambda: _histogram_starts(name, labels, les))
+    ) -> None:
+        starts = self._lines.get((name, tags, les), lambda: _histogram_starts(name, labels, les))
         # Counts are ints >= 0: never -0.0, so the number cache serves every one.
         texts = list(map(self._numbers.__getitem__, cumulative))
         texts.append(texts[-1])
         texts.append(self._number(total))
-        text = "".join(map(add, starts, texts))
-        self.parts.append(text)
-        return text, key, starts
+        self.parts.append("".join(map(add, starts, texts)))
 
     def summary(
         self,
@@ -252,11 +224,6 @@ class TextSink:
         texts.append(self._numbers[count])
         texts.append(self._number(total))
         self.parts.append("".join(map(add, starts, texts)))
-
-    def write(self, written: Written) -> None:
-        text, key, starts = written
-        self.parts.append(text)
-        self._lines.put(key, starts)  # still in use: kept for the next render
 
     def _number(self, value: float) -> str:
         if value:  # zero is 0.0 or -0.0, equal as keys but not as text

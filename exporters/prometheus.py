@@ -48,7 +48,6 @@ from exporters._openmetrics import (
 )
 from exporters._prometheus_families import (
     SUMMARY_INFIX,
-    Block,
     FamilyBuilder,
     Labeled,
     check_bounds,
@@ -212,7 +211,6 @@ class PrometheusExporter:
         # Kept between renders: each series' labels and line beginnings, number texts.
         self._labels: RenderCache[Labeled] = RenderCache()
         self._lines: RenderCache[tuple[str, ...]] = RenderCache()
-        self._blocks: RenderCache[Block] = RenderCache()
         self._numbers = new_numbers()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)
@@ -274,8 +272,7 @@ class PrometheusExporter:
         The same text as ``generate_latest`` over :meth:`families`, written directly.
         """
         sink = TextSink(self._lines, self._numbers)
-        self._builder(self._blocks).build(self.snapshot() if snapshot is None else snapshot, sink)
-        self._blocks.turn()
+        self._builder().build(self.snapshot() if snapshot is None else snapshot, sink)
         self._lines.turn()
         self._labels.turn()
         trim_numbers(self._numbers)
@@ -289,9 +286,9 @@ class PrometheusExporter:
         """
         return encode_openmetrics(self.families(self.snapshot() if snapshot is None else snapshot))
 
-    def _builder(self, blocks: RenderCache[Block] | None = None) -> FamilyBuilder:
+    def _builder(self) -> FamilyBuilder:
         return FamilyBuilder(
-            self._buckets, self._quantiles, self._window, self._warned, self._labels, blocks
+            self._buckets, self._quantiles, self._window, self._warned, self._labels
         )
 
     # -- serving and pushing --------------------------------------------------------------
