@@ -365,8 +365,12 @@ class InferenceSpan:
             chunks is None
             and self._attributes is None
             and self._batch_size == 1
-            and self._input_tokens is self._output_tokens is self._cached_tokens is None
-            and self._cost_usd is self._confidence is self._predicted_class is None
+            and self._input_tokens is None
+            and self._output_tokens is None
+            and self._cached_tokens is None
+            and self._cost_usd is None
+            and self._confidence is None
+            and self._predicted_class is None
         ):
             # Nothing set, the common case: passing the defaults would cost about 0.4 us.
             bus.emit(
