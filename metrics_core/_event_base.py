@@ -17,7 +17,7 @@ import attrs
 from metrics_core._validation import MAX_VALUE, check_int, check_non_negative, finite
 from metrics_core.attributes import NO_ATTRIBUTES, Attributes, check_attributes
 
-__all__ = ["NOW", "Event", "ModelEvent", "slot_setter"]
+__all__ = ["NOW", "Event", "ModelEvent", "slot_setter", "writer_of"]
 
 MAX = MAX_VALUE
 
@@ -37,6 +37,32 @@ def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
             setter: Callable[[Any, Any], None] = slot.__set__
             return setter
     raise AttributeError(f"{cls.__qualname__} has no slot {name!r}")
+
+
+_writers: dict[type, type] = {}
+
+
+def writer_of(cls: type) -> type:
+    """A twin of ``cls``: the same bases and slots, with the plain ``object.__setattr__``.
+
+    A frozen class's own ``__init__`` switches the new instance to its twin, fills it
+    with plain attribute stores (the fastest the interpreter has: about 15 ns each,
+    against 70 through a slot's setter) and switches it back. The layouts match, so
+    ``__class__`` may be assigned either way; nothing else ever sees the twin.
+    """
+    writer = _writers.get(cls)
+    if writer is None:
+        # Both plain: they share the type's one setattr slot, which must be object's own.
+        namespace: dict[str, object] = {
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": cls.__module__,
+        }
+        if "__slots__" in vars(cls):
+            namespace["__slots__"] = vars(cls)["__slots__"]
+        # A race makes two equal twins; either will do.
+        writer = _writers[cls] = type(f"{cls.__qualname__}Writer", cls.__bases__, namespace)
+    return writer
 
 
 def fail_model(event: ModelEvent) -> None:

@@ -11,6 +11,7 @@ once in ``__attrs_post_init__`` (which attrs subclasses inherit).
 from __future__ import annotations
 
 from time import time
+from typing import Any
 
 import attrs
 
@@ -24,6 +25,7 @@ from metrics_core._event_base import (
     check_timestamp,
     fail_model,
     slot_setter,
+    writer_of,
 )
 from metrics_core._validation import non_empty_str, optional_str, positive_int, unit_interval
 from metrics_core.attributes import NO_ATTRIBUTES, Attributes, check_attributes
@@ -52,7 +54,7 @@ class InferenceStarted(ModelEvent):
         _set_model_name(self, model_name)
         _set_version(self, version)
         _set_attributes(self, attributes)
-        _set_started_request_id(self, request_id)
+        _set_request_id(self, request_id)
         self.__attrs_post_init__()
 
     def __attrs_post_init__(self) -> None:
@@ -108,22 +110,26 @@ class InferenceCompleted(ModelEvent):
         attributes: Attributes = NO_ATTRIBUTES,
         timestamp: float = NOW,
     ) -> None:
-        _set_timestamp(self, time() if timestamp is NOW else timestamp)
-        _set_model_name(self, model_name)
-        _set_version(self, version)
-        _set_attributes(self, attributes)
-        _set_duration_ms(self, duration_ms)
-        _set_request_id(self, request_id)
-        _set_time_to_first_token_ms(self, time_to_first_token_ms)
-        _set_input_tokens(self, input_tokens)
-        _set_output_tokens(self, output_tokens)
-        _set_cached_tokens(self, cached_tokens)
-        _set_cost_usd(self, cost_usd)
-        _set_batch_size(self, batch_size)
-        _set_confidence(self, confidence)
-        _set_predicted_class(self, predicted_class)
-        _set_stream_chunks(self, stream_chunks)
-        _set_stream_chars(self, stream_chars)
+        cls = self.__class__
+        fields: Any = self  # stored to through its writable twin, see writer_of
+        _write(self, "__class__", _WRITER if cls is InferenceCompleted else writer_of(cls))
+        fields.timestamp = time() if timestamp is NOW else timestamp
+        fields.model_name = model_name
+        fields.version = version
+        fields.attributes = attributes
+        fields.duration_ms = duration_ms
+        fields.request_id = request_id
+        fields.time_to_first_token_ms = time_to_first_token_ms
+        fields.input_tokens = input_tokens
+        fields.output_tokens = output_tokens
+        fields.cached_tokens = cached_tokens
+        fields.cost_usd = cost_usd
+        fields.batch_size = batch_size
+        fields.confidence = confidence
+        fields.predicted_class = predicted_class
+        fields.stream_chunks = stream_chunks
+        fields.stream_chars = stream_chars
+        fields.__class__ = cls
         self.__attrs_post_init__()
 
     def __attrs_post_init__(self) -> None:
@@ -169,23 +175,13 @@ class InferenceCompleted(ModelEvent):
             )
 
 
-_set_timestamp = slot_setter(InferenceCompleted, "timestamp")
-_set_model_name = slot_setter(InferenceCompleted, "model_name")
-_set_version = slot_setter(InferenceCompleted, "version")
-_set_attributes = slot_setter(InferenceCompleted, "attributes")
-_set_started_request_id = slot_setter(InferenceStarted, "request_id")
-_set_duration_ms = slot_setter(InferenceCompleted, "duration_ms")
-_set_request_id = slot_setter(InferenceCompleted, "request_id")
-_set_time_to_first_token_ms = slot_setter(InferenceCompleted, "time_to_first_token_ms")
-_set_input_tokens = slot_setter(InferenceCompleted, "input_tokens")
-_set_output_tokens = slot_setter(InferenceCompleted, "output_tokens")
-_set_cached_tokens = slot_setter(InferenceCompleted, "cached_tokens")
-_set_cost_usd = slot_setter(InferenceCompleted, "cost_usd")
-_set_batch_size = slot_setter(InferenceCompleted, "batch_size")
-_set_confidence = slot_setter(InferenceCompleted, "confidence")
-_set_predicted_class = slot_setter(InferenceCompleted, "predicted_class")
-_set_stream_chunks = slot_setter(InferenceCompleted, "stream_chunks")
-_set_stream_chars = slot_setter(InferenceCompleted, "stream_chars")
+_set_timestamp = slot_setter(InferenceStarted, "timestamp")
+_set_model_name = slot_setter(InferenceStarted, "model_name")
+_set_version = slot_setter(InferenceStarted, "version")
+_set_attributes = slot_setter(InferenceStarted, "attributes")
+_set_request_id = slot_setter(InferenceStarted, "request_id")
+_WRITER = writer_of(InferenceCompleted)
+_write = object.__setattr__
 
 
 @attrs.frozen(kw_only=True, slots=True)
