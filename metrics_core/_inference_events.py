@@ -55,6 +55,16 @@ class InferenceStarted(ModelEvent):
         _set_version(self, version)
         _set_attributes(self, attributes)
         _set_request_id(self, request_id)
+        if (  # the common case, checked on the arguments; anything else by the post-init
+            timestamp is NOW
+            and attributes is NO_ATTRIBUTES
+            and model_name.__class__ is str
+            and version.__class__ is str
+            and model_name
+            and version
+            and (request_id is None or request_id.__class__ is str)
+        ):
+            return
         self.__attrs_post_init__()
 
     def __attrs_post_init__(self) -> None:
