@@ -15,87 +15,64 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Sequence
-from operator import add, sub
 from typing import Any
 
-from metrics_core.sketch import BucketData, Counts
+from metrics_core._packed import EMPTY_RUN, FIELD, WIDE, Counts, PackedRun, shifted, unpack, widened
+from metrics_core.sketch import BucketData
 
 Run = tuple[int, "array[int]"]
-"""``(offset, counts)`` of a running sum."""
-
-
-def _apply(run: Run, offset: int, counts: Counts, op: object) -> Run:
-    """``run`` with ``counts`` (starting at bucket ``offset``) added or subtracted."""
-    try:
-        return _apply_to(run, offset, counts, op)
-    except OverflowError:  # over 2**32 in one bucket: widen to 64 bits
-        return _apply_to((run[0], array("Q", run[1])), offset, counts, op)
-
-
-def _apply_to(run: Run, offset: int, counts: Counts, op: object) -> Run:
-    low, acc = run
-    size = len(counts)
-    if not len(acc):
-        low, acc = offset, array(acc.typecode, bytes(acc.itemsize * size))
-    elif offset < low or offset + size > low + len(acc):
-        new_low = min(low, offset)
-        high = max(low + len(acc), offset + size)
-        grown = array(acc.typecode, bytes(acc.itemsize * (high - new_low)))
-        grown[low - new_low : low - new_low + len(acc)] = acc
-        low, acc = new_low, grown
-    start = offset - low
-    if size <= 4:  # a thin slot: a sparse series' usual one
-        if op is add:
-            for k, count in enumerate(counts, start):
-                acc[k] += count
-        else:
-            for k, count in enumerate(counts, start):
-                acc[k] -= count
-    else:
-        end = start + size
-        acc[start:end] = array(acc.typecode, map(op, acc[start:end], counts))  # type: ignore[call-overload]
-    return low, acc
+"""``(offset, counts)`` of a frozen running sum."""
 
 
 class RingSum:
-    """Bucket counts of the newest ``size`` slots of a ring; not thread-safe by itself."""
+    """Bucket counts of the newest ``size`` slots of a ring; not thread-safe by itself.
 
-    __slots__ = ("_frozen", "count", "negative", "positive", "size", "zeros")
+    The counts are packed (``metrics_core._packed``): adding or taking out a slot a
+    few hundred buckets wide is one integer operation, not one per bucket.
+    """
+
+    __slots__ = ("_frozen", "_width", "count", "negative", "positive", "size", "zeros")
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.count = 0
         self.zeros = 0
-        self.positive: Run = (0, array("I"))
-        self.negative: Run = (0, array("I"))
+        self._width = FIELD
+        self.positive: PackedRun = EMPTY_RUN
+        self.negative: PackedRun = EMPTY_RUN
         self._frozen: FrozenSum | None = None
 
     def apply(self, data: BucketData, sign: int) -> None:
         """Add (``sign`` 1) or subtract (``sign`` -1) one slot."""
         self._frozen = None
-        op = add if sign > 0 else sub
-        self.count += sign * data.count
+        count = self.count = self.count + sign * data.count
         self.zeros += sign * data.zeros
-        if not self.count:  # empty again: drop the width the old slots spanned
+        if not count:  # empty again: drop the width the old slots spanned
             self.zeros = 0
-            self.positive = self.negative = (0, array("I"))
+            self.positive = self.negative = EMPTY_RUN
             return
+        width = self._width
+        if count >= WIDE and width == FIELD:  # a bucket could pass 32 bits: widen the fields
+            self.positive = widened(self.positive, width, 8)
+            self.negative = widened(self.negative, width, 8)
+            width = self._width = 8
         offset, counts = data.positive
         if len(counts):
-            self.positive = _apply(self.positive, offset, counts, op)
+            self.positive = shifted(self.positive, offset, counts, sign, width)
         offset, counts = data.negative
         if len(counts):
-            self.negative = _apply(self.negative, offset, counts, op)
+            self.negative = shifted(self.negative, offset, counts, sign, width)
 
     def frozen(self) -> FrozenSum:
         """An immutable copy, kept until the next change."""
         if self._frozen is None:
+            width = self._width
             self._frozen = FrozenSum(
                 self.size,
                 self.count,
                 self.zeros,
-                (self.positive[0], self.positive[1][:]),
-                (self.negative[0], self.negative[1][:]),
+                (self.positive[0], unpack(self.positive, width)),
+                (self.negative[0], unpack(self.negative, width)),
             )
         return self._frozen
 

@@ -27,7 +27,8 @@ import sys
 from array import array
 from collections.abc import Sequence
 
-from metrics_core.sketch import EMPTY, BucketData, Counts
+from metrics_core._packed import Counts
+from metrics_core.sketch import EMPTY, BucketData
 
 FORMAT_VERSION = 1
 """The version byte written by :func:`encode_bucket_data`."""

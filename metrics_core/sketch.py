@@ -14,25 +14,22 @@ so snapshots can share them without copying.
 from __future__ import annotations
 
 import math
-from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from itertools import accumulate
-from operator import add
 
 import attrs
+
+from metrics_core._packed import FIELD, WIDE, Counts, compact, narrowest, pack, unpack
 
 SCALE = 6
 """Resolution: 2**SCALE buckets per power of two."""
 
+_NONE: tuple[int, Counts] = (0, ())
 _PER_OCTAVE = 1 << SCALE
 _BASE = 2.0 ** (1.0 / _PER_OCTAVE)
 _log2 = math.log2
 _ceil = math.ceil
-
-_SHORT = 8  # a tuple of up to this many counts is smaller than an array
-
-Counts = array | tuple[int, ...] | list[int]  # type: ignore[type-arg]
 
 
 def bucket_index(value: float) -> int:
@@ -50,20 +47,6 @@ def bucket_upper(index: int) -> float:
     return float(2.0 ** ((index + 1) / _PER_OCTAVE))
 
 
-def _compact(counts: list[int]) -> Counts:
-    """Store counts in the narrowest unsigned array that holds them (a tuple when short)."""
-    if len(counts) <= _SHORT:
-        return tuple(counts)
-    top = max(counts)
-    if top < 1 << 8:
-        return array("B", counts)
-    if top < 1 << 16:
-        return array("H", counts)
-    if top < 1 << 32:
-        return array("I", counts)
-    return array("Q", counts)
-
-
 def dense(sparse: Mapping[int, int]) -> tuple[int, Counts]:
     """Turn ``{index: count}`` into ``(offset, counts)`` with counts[k] for index offset+k."""
     if not sparse:
@@ -72,23 +55,33 @@ def dense(sparse: Mapping[int, int]) -> tuple[int, Counts]:
     counts = [0] * (max(sparse) - low + 1)
     for index, count in sparse.items():
         counts[index - low] = count
-    return low, _compact(counts)
+    return low, narrowest(counts)
 
 
-def _merge_dense(items: list[tuple[int, Counts]], low: int, high: int) -> list[int]:
-    """Add up dense ``(offset, counts)`` runs into one list covering ``[low, high)``."""
-    merged = [0] * (high - low)
-    if sum(len(counts) for _, counts in items) * 4 < len(merged):
+def _merge_runs(
+    items: list[tuple[int, Counts]], low: int, high: int, count: int, store: bool
+) -> Counts:
+    """Add up dense ``(offset, counts)`` runs into one covering ``[low, high)``.
+
+    ``store``: the narrowest storage (a rollup kept), else plain fields (read once).
+    ``count`` bounds every bucket's total (it picks the packed field width).
+    """
+    span = high - low
+    if sum(len(counts) for _, counts in items) * 4 < span:
         # Few short runs over a wide span (sparse slots): add element by element.
+        merged = [0] * span
         for offset, counts in items:
-            for k, count in enumerate(counts, offset - low):
-                merged[k] += count
-    else:
-        for offset, counts in items:
-            start = offset - low
-            end = start + len(counts)
-            merged[start:end] = map(add, merged[start:end], counts)
-    return merged
+            for k, value in enumerate(counts, offset - low):
+                merged[k] += value
+        return narrowest(merged) if store else merged
+    # Wide runs: packed, each run is one integer addition (``metrics_core._packed``).
+    width = FIELD if count < WIDE else 8
+    bits = 8 * width
+    packed = 0
+    for offset, counts in items:
+        packed += pack(counts, width) << (bits * (offset - low))
+    run = (low, packed, span)
+    return compact(run, width)[1] if store else unpack(run, width)
 
 
 @attrs.frozen(slots=True)
@@ -179,7 +172,7 @@ EMPTY = BucketData()
 def merge_all(parts: Iterable[BucketData], *, compact: bool = True) -> BucketData:
     """Merge summaries into one; empty ones are skipped.
 
-    ``compact=False`` keeps the counts in plain lists: quicker for a result that is
+    ``compact=False`` keeps the counts unnarrowed: quicker for a result that is
     read once (a query) rather than stored (a rollup).
     """
     items = [part for part in parts if part.count]
@@ -215,20 +208,15 @@ def merge_all(parts: Iterable[BucketData], *, compact: bool = True) -> BucketDat
                 neg_low = offset
             if offset + len(counts) > neg_high:
                 neg_high = offset + len(counts)
-    store = _compact if compact else _as_list
     return BucketData(
         count,
         math.fsum([part.total for part in items]),
         minimum,
         maximum,
         zeros,
-        (pos_low, store(_merge_dense(positive, pos_low, pos_high))) if positive else (0, ()),
-        (neg_low, store(_merge_dense(negative, neg_low, neg_high))) if negative else (0, ()),
+        (pos_low, _merge_runs(positive, pos_low, pos_high, count, compact)) if positive else _NONE,
+        (neg_low, _merge_runs(negative, neg_low, neg_high, count, compact)) if negative else _NONE,
     )
-
-
-def _as_list(counts: list[int]) -> list[int]:
-    return counts
 
 
 def quantiles(data: BucketData, qs: Iterable[float]) -> list[float]:

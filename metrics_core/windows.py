@@ -25,6 +25,7 @@ from typing import Generic, TypeVar, cast
 
 import attrs
 
+from metrics_core._blocks import Block, SketchBlock, SumBlock
 from metrics_core._ring_sums import FrozenSum, RingSum, window_data
 from metrics_core.sketch import EMPTY, BucketData, merge_all
 
@@ -108,27 +109,28 @@ class _Tiers(Generic[T]):
     Rings are lists, appended to as slots close; a view shares an immutable tuple
     of each ring, built when a view first asks after a change and kept until the
     next. A series closing a slot per event (a sparse one) so pays no tuple copy
-    per event, and one read per scrape pays one copy per changed ring. A block's
-    rollup is merged once, when the block ends; ``on_block`` sees each finished
-    block of the last tier.
+    per event, and one read per scrape pays one copy per changed ring. A block in
+    progress merges each value as it closes (``metrics_core._blocks``), so the event
+    ending a block does not pay for all of it; ``on_block`` sees each finished block
+    of the last tier.
     """
 
-    __slots__ = ("_frozen", "_merge", "_on_block", "_sums", "closed", "pending")
+    __slots__ = ("_block", "_frozen", "_on_block", "_sums", "closed", "pending")
 
     def __init__(
         self,
-        merge: Callable[[Iterable[T]], T],
+        block: Callable[[T], Block[T]],
         on_block: Callable[[T], None] | None = None,
         sums: Iterable[Iterable[int]] | None = None,
     ) -> None:
-        self._merge = merge
+        self._block = block
         self._on_block = on_block
         self._sums = None if sums is None else [[RingSum(n) for n in sizes] for sizes in sums]
         self.closed: list[list[Piece[T]]] = [[] for _ in TIERS]
         self._frozen: list[tuple[tuple[Piece[T], ...], tuple[float, ...]] | None] = [
             None for _ in TIERS
         ]
-        self.pending: list[tuple[float, list[T]] | None] = [None] * (len(TIERS) - 1)
+        self.pending: list[tuple[float, Block[T]] | None] = [None] * (len(TIERS) - 1)
 
     def close(self, start: float, value: T) -> None:
         """Keep a closed one-second slot and roll it up."""
@@ -153,7 +155,7 @@ class _Tiers(Generic[T]):
         block = start - start % width
         pending = self.pending[tier - 1]
         if pending is not None and pending[0] != block:
-            merged = self._merge(pending[1])
+            merged = pending[1].value()
             self._append(tier, (pending[0], merged))
             if tier + 1 < len(TIERS):
                 self._push(tier + 1, pending[0], merged)
@@ -161,16 +163,16 @@ class _Tiers(Generic[T]):
                 self._on_block(merged)
             pending = None
         if pending is None:
-            self.pending[tier - 1] = (block, [value])
+            self.pending[tier - 1] = (block, self._block(value))
         else:
-            pending[1].append(value)
+            pending[1].add(value)
 
     def unsettled(self) -> list[T]:
         """Values closed since the last block of the last tier ended (not yet in ``on_block``)."""
         out: list[T] = []
         for pending in reversed(self.pending):
             if pending is not None:
-                out.extend(pending[1])
+                out.extend(pending[1].parts())
         return out
 
     def _ring(self, tier: int) -> tuple[tuple[Piece[T], ...], tuple[float, ...]]:
@@ -182,7 +184,7 @@ class _Tiers(Generic[T]):
 
     def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
         rings = [self._ring(tier) for tier in range(len(TIERS))]
-        pending = tuple(None if p is None else (p[0], tuple(p[1])) for p in self.pending)
+        pending = tuple(None if p is None else (p[0], p[1].parts()) for p in self.pending)
         sums = None
         if self._sums is not None:
             sums = tuple(tuple(s.frozen() for s in tier) for tier in self._sums)
@@ -196,10 +198,6 @@ class _Tiers(Generic[T]):
         )
 
 
-def _sum(values: Iterable[float]) -> float:
-    return math.fsum(values)
-
-
 class WindowedCounter:
     """A counter's total plus its increments per time slot. Not thread-safe by itself."""
 
@@ -207,7 +205,7 @@ class WindowedCounter:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[float] = _Tiers(_sum)
+        self._tiers: _Tiers[float] = _Tiers(SumBlock)
         self._closed_total = 0.0
         self._open = 0.0
         self._open_start = math.floor(now)
@@ -261,7 +259,7 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[BucketData] = _Tiers(merge_all, self._settle, RING_SUMS)
+        self._tiers: _Tiers[BucketData] = _Tiers(SketchBlock, self._settle, RING_SUMS)
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
@@ -280,7 +278,14 @@ class WindowedDistribution:
         """Close the open slot and open the one holding ``now``."""
         if self.count:
             self._tiers.close(self._open_start, self._open_data())
-            self._reset()
+            # The closed slot holds copies: the open slot's maps are emptied, not replaced.
+            self.count = self.zeros = 0
+            self.total = 0.0
+            self.minimum = math.inf
+            self.maximum = -math.inf
+            self.positive.clear()
+            if self.negative:
+                self.negative.clear()
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
 

@@ -31,7 +31,7 @@ _ceil = math.ceil
 _times64 = (64.0).__mul__
 _BATCH = 16  # from this many values on, a drain counts buckets with C-level maps
 
-DRAIN_AT = 256
+DRAIN_AT = 64
 """Values a series buffers before a record folds them in (a bound on its memory)."""
 
 
