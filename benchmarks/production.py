@@ -386,7 +386,7 @@ def _slots_discarded() -> Iterator[None]:
         series._open_end = series._open_start + 1
 
     saved = WindowedCounter.rotate, WindowedDistribution.rotate
-    WindowedCounter.rotate = WindowedDistribution.rotate = rotate  # type: ignore[method-assign]
+    WindowedCounter.rotate = WindowedDistribution.rotate = rotate  # type: ignore[method-assign, assignment]
     try:
         yield
     finally:

@@ -42,6 +42,33 @@ class RingSum:
         self.negative: PackedRun = EMPTY_RUN
         self._frozen: FrozenSum | None = None
 
+    def swap(self, added: BucketData, removed: BucketData) -> None:
+        """Add ``added`` and take out ``removed`` (the slot that left the newest ``size``)."""
+        new_offset, new_counts = added.positive
+        old_offset, old_counts = removed.positive
+        low, value, span = self.positive
+        if (
+            len(new_counts) == 1  # one bucket each, inside the run: a sparse series' slots
+            and len(old_counts) == 1
+            and self._width == FIELD
+            and self.count + added.count < WIDE
+            and 0 <= new_offset - low < span
+            and 0 <= old_offset - low < span
+            and not added.zeros + removed.zeros
+            and not len(added.negative[1]) + len(removed.negative[1])
+        ):
+            self._frozen = None
+            self.count += added.count - removed.count
+            if not self.count:
+                self.zeros = 0
+                self.positive = self.negative = EMPTY_RUN
+                return
+            value += new_counts[0] << ((new_offset - low) << 5)  # 32-bit fields
+            self.positive = (low, value - (old_counts[0] << ((old_offset - low) << 5)), span)
+            return
+        self.apply(added, 1)
+        self.apply(removed, -1)
+
     def apply(self, data: BucketData, sign: int) -> None:
         """Add (``sign`` 1) or subtract (``sign`` -1) one slot."""
         self._frozen = None

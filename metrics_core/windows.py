@@ -143,9 +143,10 @@ class _Tiers(Generic[T]):
         held = len(ring)
         if self._sums is not None:
             for ring_sum in self._sums[tier]:
-                ring_sum.apply(piece[1], 1)  # type: ignore[arg-type]
-                if held > ring_sum.size:  # the slot that leaves the newest ``size``
-                    ring_sum.apply(ring[held - 1 - ring_sum.size][1], -1)  # type: ignore[arg-type]
+                if held > ring_sum.size:  # the slot that leaves the newest ``size`` goes out
+                    ring_sum.swap(piece[1], ring[held - 1 - ring_sum.size][1])  # type: ignore[arg-type]
+                else:
+                    ring_sum.apply(piece[1], 1)  # type: ignore[arg-type]
         if held > TIERS[tier][1]:
             del ring[0]
         self._frozen[tier] = None

@@ -145,3 +145,28 @@ def test_a_counter_block_sums_its_increments_exactly() -> None:
         block.add(0.1)
     assert block.value() == 1.0
     assert block.parts() == (0.1,) * 10
+
+
+@settings(PROPERTY, max_examples=150)
+@given(
+    st.lists(
+        # One-value slots (a sparse series', the in-place path) mixed with wide ones.
+        st.one_of(st.floats(1e-3, 1e3).map(lambda value: BucketData.of([value])), slots()),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 6),
+)
+def test_a_running_sum_holds_exactly_the_newest_slots(parts: list[BucketData], size: int) -> None:
+    ring_sum = RingSum(size)
+    for held, part in enumerate(parts, 1):
+        if held > size:
+            ring_sum.swap(part, parts[held - 1 - size])
+        else:
+            ring_sum.apply(part, 1)
+        newest = merge_all(parts[max(0, held - size) : held])
+        frozen = ring_sum.frozen()
+        assert frozen.count == newest.count
+        assert frozen.zeros == newest.zeros
+        assert as_dict(*frozen.positive) == newest.positive_buckets()
+        assert as_dict(*frozen.negative) == newest.negative_buckets()
