@@ -162,8 +162,9 @@ class InferenceCompleted(ModelEvent):
         tokens = self.output_tokens
         if tokens is not None and not (tokens.__class__ is int and 0 <= tokens <= MAX):
             check_optional_count(tokens, "output_tokens")
-        if self.input_tokens is not None:
-            check_optional_count(self.input_tokens, "input_tokens")
+        tokens = self.input_tokens
+        if tokens is not None and not (tokens.__class__ is int and 0 <= tokens <= MAX):
+            check_optional_count(tokens, "input_tokens")
         if self.cached_tokens is not None:
             check_optional_count(self.cached_tokens, "cached_tokens")
         chunks = self.stream_chunks
