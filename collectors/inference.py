@@ -266,20 +266,23 @@ class InferenceCollector(BaseCollector):
 
     def on_started(self, event: InferenceStarted) -> None:
         """Count the request in flight."""
-        self._move_in_flight(event.model_name, event.version, +1)
+        key = (event.model_name, event.version)
+        self._move_in_flight(key, +1, self._versions.get(key))
 
     def on_completed(self, event: InferenceCompleted) -> None:
         """Record a successful request and whatever else the event carries."""
         key = (event.model_name, event.version)
         if self._dimensions is None:
             inst = self._versions.get(key) or self._instruments(*key)
+            version = inst
         else:
             inst = self._of(event)
+            version = None
         control = self._control
         if control is not None and control.active:
             kind = "requests" if event.stream_chunks is None else "streams"
             if not self._keep(kind, event):
-                self._record_counts(inst, event, key)
+                self._record_counts(inst, event, key, version)
                 return
         inst.requests.record(1.0)
         inst.latency.record(event.duration_ms)
@@ -311,10 +314,14 @@ class InferenceCollector(BaseCollector):
         if ttft is not None and output is not None and output > 1 and event.duration_ms > ttft:
             inst.time_per_output_token.record((event.duration_ms - ttft) / (output - 1))
         if self._in_flight and key in self._in_flight:
-            self._move_in_flight(event.model_name, event.version, -1)
+            self._move_in_flight(key, -1, version)
 
     def _record_counts(
-        self, inst: _VersionInstruments, event: InferenceCompleted, key: tuple[str, str]
+        self,
+        inst: _VersionInstruments,
+        event: InferenceCompleted,
+        key: tuple[str, str],
+        version: _VersionInstruments | None,
     ) -> None:
         """A request sampled out: its counters only (tokens included, their sums are totals)."""
         inst.requests.record(1.0)
@@ -331,7 +338,7 @@ class InferenceCollector(BaseCollector):
             with self._lock:
                 self._ttft_seen.pop(event.request_id, None)
         if self._in_flight and key in self._in_flight:
-            self._move_in_flight(event.model_name, event.version, -1)
+            self._move_in_flight(key, -1, version)
 
     def _cost(self, event: InferenceCompleted) -> float | None:
         """The event's ``cost_usd``, else what the price table says of its tokens."""
@@ -361,8 +368,9 @@ class InferenceCollector(BaseCollector):
             # A stream that failed after its first token: its Completed will never come.
             with self._lock:
                 self._ttft_seen.pop(event.request_id, None)
-        if self._in_flight and (event.model_name, event.version) in self._in_flight:
-            self._move_in_flight(event.model_name, event.version, -1)
+        key = (event.model_name, event.version)
+        if self._in_flight and key in self._in_flight:
+            self._move_in_flight(key, -1, None)
 
     def on_first_token(self, event: FirstTokenReceived) -> None:
         """Record time to first token as soon as it is known (once per ``request_id``)."""
@@ -398,9 +406,12 @@ class InferenceCollector(BaseCollector):
             while len(self._ttft_seen) > self._ttft_dedupe_size:
                 self._ttft_seen.popitem(last=False)
 
-    def _move_in_flight(self, model_name: str, version: str, step: int) -> None:
-        key = (model_name, version)
-        inst = self._versions.get(key) or self._instruments(model_name, version)
+    def _move_in_flight(
+        self, key: tuple[str, str], step: int, inst: _VersionInstruments | None
+    ) -> None:
+        """Move the in-flight count of ``key``; ``inst`` is its version's, when known."""
+        if inst is None:
+            inst = self._instruments(*key)
         with self._lock:  # recorded under it, so the last value set is the last count
             in_flight = self._in_flight
             count = in_flight.get(key)

@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Sequence
-from typing import Any
 
-from metrics_core._packed import EMPTY_RUN, FIELD, WIDE, Counts, PackedRun, shifted, unpack, widened
+from metrics_core._packed import EMPTY_RUN, FIELD, WIDE, PackedRun, shifted, unpack, widened
 from metrics_core.sketch import BucketData
 
 Run = tuple[int, "array[int]"]
@@ -93,35 +92,56 @@ class RingSum:
     def frozen(self) -> FrozenSum:
         """An immutable copy, kept until the next change."""
         if self._frozen is None:
-            width = self._width
             self._frozen = FrozenSum(
-                self.size,
-                self.count,
-                self.zeros,
-                (self.positive[0], unpack(self.positive, width)),
-                (self.negative[0], unpack(self.negative, width)),
+                self.size, self.count, self.zeros, self.positive, self.negative, self._width
             )
         return self._frozen
 
 
 class FrozenSum:
-    """An immutable ``RingSum``: the counts of the newest ``size`` slots at one instant."""
+    """An immutable ``RingSum``: the counts of the newest ``size`` slots at one instant.
 
-    __slots__ = ("count", "negative", "positive", "size", "zeros")
+    Holds the packed runs (integers, shared with nothing that changes them); the
+    counts are unpacked into arrays only when ``positive`` or ``negative`` is read,
+    so a view carrying five sums pays for the one a window uses.
+    """
+
+    __slots__ = (
+        "_negative", "_positive", "count", "negative_run", "positive_run", "size", "width",
+        "zeros",
+    )  # fmt: skip
 
     def __init__(
         self,
         size: int,
         count: int,
         zeros: int,
-        positive: Run,
-        negative: Run,
+        positive_run: PackedRun,
+        negative_run: PackedRun,
+        width: int = FIELD,
     ) -> None:
         self.size = size
         self.count = count
         self.zeros = zeros
-        self.positive = positive
-        self.negative = negative
+        self.positive_run = positive_run
+        self.negative_run = negative_run
+        self.width = width
+        self._positive: Run | None = None
+        self._negative: Run | None = None
+
+    @property
+    def positive(self) -> Run:
+        """``(offset, counts)`` of the positive buckets (unpacked once)."""
+        if self._positive is None:  # a race unpacks twice, to equal arrays
+            self._positive = (self.positive_run[0], unpack(self.positive_run, self.width))
+        return self._positive
+
+    @property
+    def negative(self) -> Run:
+        """``(offset, counts)`` of the negative buckets (unpacked once)."""
+        if self._negative is None:
+            self._negative = (self.negative_run[0], unpack(self.negative_run, self.width))
+        return self._negative
 
 
 def window_data(
@@ -130,8 +150,8 @@ def window_data(
     """The merge of the values of ``ring[first:]`` (its newest slots) from a running sum.
 
     Picks the sum covering the number of slots closest to the window's and adds or
-    subtracts the slots in between. ``None`` when merging the slots directly is no
-    dearer (few slots, or no sum close enough).
+    subtracts the slots in between (packed: one integer operation per slot). ``None``
+    when merging the slots directly is no dearer (few slots, or no sum close enough).
     """
     held = len(ring)
     wanted = held - first
@@ -151,40 +171,26 @@ def window_data(
     else:  # the window reaches further back: put the older slots in
         between, sign = ring[first : held - covered], 1
     if not between:  # the sum is the window: its counts are shared, not copied
-        positive: list[Any] = list(best.positive)
-        negative: list[Any] = list(best.negative)
+        positive, negative = best.positive, best.negative
     else:
-        positive = [best.positive[0], list(best.positive[1])]
-        negative = [best.negative[0], list(best.negative[1])]
-    for _, part in between:
-        count += sign * part.count
-        zeros += sign * part.zeros
-        _shift(positive, part.positive, sign)
-        _shift(negative, part.negative, sign)
+        width = best.width
+        if sign > 0 and width == FIELD and count + sum(p.count for _, p in between) >= WIDE:
+            width = 8
+        pos_run = best.positive_run if width == best.width else widened(best.positive_run, 4, 8)
+        neg_run = best.negative_run if width == best.width else widened(best.negative_run, 4, 8)
+        for _, part in between:
+            count += sign * part.count
+            zeros += sign * part.zeros
+            pos_run = shifted(pos_run, *part.positive, sign, width)
+            neg_run = shifted(neg_run, *part.negative, sign, width)
+        positive = (pos_run[0], unpack(pos_run, width))
+        negative = (neg_run[0], unpack(neg_run, width))
     return BucketData(
         count,
         math.fsum([part.total for part in inside]),
         min([part.minimum for part in inside]),
         max([part.maximum for part in inside]),
         zeros,
-        (positive[0], positive[1]),
-        (negative[0], negative[1]),
+        positive,
+        negative,
     )
-
-
-def _shift(run: list[object], part: tuple[int, Counts], sign: int) -> None:
-    offset, counts = part
-    if not len(counts):
-        return
-    low, acc = run
-    assert isinstance(low, int) and isinstance(acc, list)
-    if not acc:
-        low, acc = offset, [0] * len(counts)
-    if offset < low:
-        acc[:0] = [0] * (low - offset)
-        low = offset
-    if offset + len(counts) > low + len(acc):
-        acc.extend([0] * (offset + len(counts) - low - len(acc)))
-    for k, count in enumerate(counts, offset - low):
-        acc[k] += sign * count
-    run[0], run[1] = low, acc

@@ -7,22 +7,33 @@ base class receives every subclass.
 
 Validation runs once per event in ``__attrs_post_init__`` with fast inline
 checks, because events are built on the request path; a failing check falls
-back to the precise validators for the error message.
+back to the precise validators for the error message. The bases live in
+``metrics_core._event_base``, the request events (``InferenceStarted`` and the
+outcomes) in ``metrics_core._inference_events``; all are imported from here.
 """
 
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
+from metrics_core._event_base import (
+    Event,
+    ModelEvent,
+    check_non_negative_field,
+    check_timestamp,
+)
+from metrics_core._inference_events import (
+    FirstTokenReceived,
+    InferenceCompleted,
+    InferenceFailed,
+    InferenceStarted,
+)
 from metrics_core._validation import (
-    MAX_VALUE,
     check_int,
-    check_non_negative,
     finite,
     non_empty_str,
     non_negative,
@@ -32,9 +43,7 @@ from metrics_core._validation import (
     optional_non_negative,
     optional_str,
     positive_int,
-    unit_interval,
 )
-from metrics_core.attributes import NO_ATTRIBUTES, Attributes, check_attributes
 
 __all__ = [
     "ActiveConnectionsChanged",
@@ -56,172 +65,6 @@ __all__ = [
     "RetriesFinished",
     "RetryAttempted",
 ]
-
-_MAX = MAX_VALUE
-
-
-def _fail_model(event: ModelEvent) -> None:
-    for field in ("model_name", "version"):
-        value = getattr(event, field)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"'{field}' must be a non-empty string: {value!r}")
-
-
-def _non_negative(event: Event, value: object, field: str) -> None:
-    # Plain in-range floats and ints pass with two checks; anything else (a Decimal,
-    # a numpy scalar) is converted to float by the shared validation, or rejected.
-    if (value.__class__ is float or value.__class__ is int) and 0.0 <= value <= _MAX:
-        return
-    object.__setattr__(event, field, check_non_negative(value, field))
-
-
-def _optional_count(value: object, field: str) -> None:
-    if value is None or (value.__class__ is int and 0 <= value <= _MAX):
-        return
-    check_int(value, field, 0, " or None")
-
-
-def _check_timestamp(event: Event) -> None:
-    value = event.timestamp
-    if value.__class__ is not float or not 0.0 <= value <= _MAX:
-        finite(event, attrs.fields(Event).timestamp, value)
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class Event:
-    """Base of every event. ``timestamp`` is seconds since the epoch."""
-
-    timestamp: float = attrs.field(factory=time.time)
-
-    def __attrs_post_init__(self) -> None:
-        # In post-init, not as a field validator: an inline check costs less per event.
-        # Subclasses with a post-init of their own call this, or check the same way.
-        _check_timestamp(self)
-
-
-def _store_attributes(event: ModelEvent) -> None:
-    # Frozen: validated and stored once, as strings, at construction.
-    object.__setattr__(event, "attributes", check_attributes(event.attributes))
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class ModelEvent(Event):
-    """Base of the events about one model version.
-
-    ``attributes`` are extra dimensions (``{"provider": "openai"}``), stored as a
-    frozen mapping of strings; a collector records only the keys it keeps (see
-    ``metrics_core.attributes``).
-    """
-
-    model_name: str
-    version: str
-    attributes: Attributes = NO_ATTRIBUTES
-
-    def __attrs_post_init__(self) -> None:
-        timestamp = self.timestamp
-        if timestamp.__class__ is not float or not 0.0 <= timestamp <= _MAX:
-            _check_timestamp(self)
-        if not (self.model_name and self.version) or not (
-            self.model_name.__class__ is str and self.version.__class__ is str
-        ):
-            _fail_model(self)
-        if self.attributes is not NO_ATTRIBUTES:
-            _store_attributes(self)
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class InferenceStarted(ModelEvent):
-    """A request entered the model; pairs with Completed or Failed for in-flight counts."""
-
-    request_id: str | None = attrs.field(default=None, validator=optional_str)
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class InferenceCompleted(ModelEvent):
-    """A request finished successfully.
-
-    ``duration_ms`` is the end-to-end latency. The optional fields are recorded
-    when present: tokens (``input_tokens``, ``output_tokens``, ``cached_tokens``),
-    ``time_to_first_token_ms`` for streaming, ``cost_usd``, ``batch_size``,
-    ``confidence`` (0..1), ``predicted_class``, ``stream_chunks`` (chunks a
-    streamed response yielded) and ``stream_chars`` (characters it streamed).
-    """
-
-    duration_ms: float
-    request_id: str | None = None
-    time_to_first_token_ms: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    cost_usd: float | None = None
-    batch_size: int = 1
-    confidence: float | None = None
-    predicted_class: str | None = None
-    stream_chunks: int | None = None
-    stream_chars: int | None = None
-
-    def __attrs_post_init__(self) -> None:
-        # Built on the request path: the common case (optional fields None) takes no call.
-        name, version = self.model_name, self.version
-        if not (name.__class__ is str and version.__class__ is str and name and version):
-            _fail_model(self)
-        timestamp = self.timestamp
-        if timestamp.__class__ is not float or not 0.0 <= timestamp <= _MAX:
-            _check_timestamp(self)
-        if self.attributes is not NO_ATTRIBUTES:
-            _store_attributes(self)
-        _non_negative(self, self.duration_ms, "duration_ms")
-        if self.time_to_first_token_ms is not None:
-            _non_negative(self, self.time_to_first_token_ms, "time_to_first_token_ms")
-        tokens = self.output_tokens
-        if tokens is not None and not (tokens.__class__ is int and 0 <= tokens <= _MAX):
-            _optional_count(tokens, "output_tokens")
-        if self.input_tokens is not None:
-            _optional_count(self.input_tokens, "input_tokens")
-        if self.cached_tokens is not None:
-            _optional_count(self.cached_tokens, "cached_tokens")
-        chunks = self.stream_chunks
-        if chunks is not None and not (chunks.__class__ is int and 0 <= chunks <= _MAX):
-            _optional_count(chunks, "stream_chunks")
-        if self.stream_chars is not None:
-            _optional_count(self.stream_chars, "stream_chars")
-        if self.cost_usd is not None:
-            _non_negative(self, self.cost_usd, "cost_usd")
-        if not (self.batch_size.__class__ is int and 1 <= self.batch_size <= _MAX):
-            positive_int(self, attrs.fields(InferenceCompleted).batch_size, self.batch_size)
-        if self.confidence is not None:
-            unit_interval(self, attrs.fields(InferenceCompleted).confidence, self.confidence)
-        if self.request_id is not None and self.request_id.__class__ is not str:
-            optional_str(self, attrs.fields(InferenceCompleted).request_id, self.request_id)
-        if self.predicted_class is not None and self.predicted_class.__class__ is not str:
-            optional_str(
-                self, attrs.fields(InferenceCompleted).predicted_class, self.predicted_class
-            )
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class InferenceFailed(ModelEvent):
-    """A request failed; ``error_type`` names the failure (an exception class name, say)."""
-
-    duration_ms: float
-    error_type: str = attrs.field(validator=non_empty_str)
-    request_id: str | None = attrs.field(default=None, validator=optional_str)
-
-    def __attrs_post_init__(self) -> None:
-        ModelEvent.__attrs_post_init__(self)
-        _non_negative(self, self.duration_ms, "duration_ms")
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class FirstTokenReceived(ModelEvent):
-    """A streaming response produced its first token."""
-
-    time_to_first_token_ms: float
-    request_id: str | None = attrs.field(default=None, validator=optional_str)
-
-    def __attrs_post_init__(self) -> None:
-        ModelEvent.__attrs_post_init__(self)
-        _non_negative(self, self.time_to_first_token_ms, "time_to_first_token_ms")
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -414,8 +257,8 @@ class HttpRequestFinished(Event):
     error_type: str | None = attrs.field(default=None, validator=optional_str)
 
     def __attrs_post_init__(self) -> None:
-        _check_timestamp(self)
+        check_timestamp(self)
         status = self.status_code
         if not (status.__class__ is int and 100 <= status <= 599):
             raise ValueError(f"'status_code' must be an int within 100..599: {status!r}")
-        _non_negative(self, self.duration_ms, "duration_ms")
+        check_non_negative_field(self, self.duration_ms, "duration_ms")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Generic, TypeVar, cast
 
 import attrs
@@ -35,6 +36,8 @@ TIERS: tuple[tuple[int, int], ...] = ((1, 60), (10, 61), (60, 61))
 RING_SUMS: tuple[tuple[int, ...], ...] = ((60,), (61, 30), (61, 30))
 """Per tier, how many newest slots each running sum of a distribution covers:
 whole rings (1 min, 10 min, 1 h) and halves (5 min, 30 min)."""
+
+_start_of = itemgetter(0)
 
 MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
@@ -180,7 +183,7 @@ class _Tiers(Generic[T]):
         frozen = self._frozen[tier]
         if frozen is None:
             ring = tuple(self.closed[tier])
-            frozen = self._frozen[tier] = (ring, tuple([piece[0] for piece in ring]))
+            frozen = self._frozen[tier] = (ring, tuple(map(_start_of, ring)))
         return frozen
 
     def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:

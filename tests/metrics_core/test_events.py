@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -123,7 +124,7 @@ def test_optional_fields_have_defaults() -> None:
 
 def test_events_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        InferenceStarted("bert", "v2")  # type: ignore[call-arg, arg-type]
+        InferenceStarted("bert", "v2")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("cls", list(VALID), ids=lambda cls: cls.__name__)
@@ -404,3 +405,52 @@ def test_subclass_of_a_concrete_event() -> None:
 def test_evaluated_classes_are_non_empty_strings_or_bools(field: str, bad: object) -> None:
     message = raises_naming(field, PredictionEvaluated, **{field: bad})
     assert message == f"'{field}' must be a non-empty string or a bool: {bad!r}"
+
+
+class _PlainCompleted(InferenceCompleted):
+    """A subclass without attrs: it has a ``__dict__`` and runs InferenceCompleted's init."""
+
+
+class _SlottedCompleted(InferenceCompleted):
+    __slots__ = ()
+
+
+class _Greeting:
+    def greet(self) -> str:
+        return "hi"
+
+
+class _MixedCompleted(InferenceCompleted, _Greeting):
+    """A subclass with a mixin, also built by InferenceCompleted's init."""
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [InferenceCompleted, _PlainCompleted, _SlottedCompleted, _MixedCompleted],
+    ids=lambda cls: cls.__name__,
+)
+def test_completed_keeps_its_class_fields_and_freezing_through_the_fast_init(
+    cls: type[InferenceCompleted],
+) -> None:
+    event = cls(model_name="m", version="1", duration_ms=2.5, output_tokens=7, timestamp=TS)
+    assert type(event) is cls
+    assert (event.model_name, event.version, event.duration_ms, event.output_tokens) == (
+        "m",
+        "1",
+        2.5,
+        7,
+    )
+    assert (event.timestamp, event.batch_size, event.input_tokens) == (TS, 1, None)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.duration_ms = 1.0  # type: ignore[misc]
+    assert attrs.evolve(event, duration_ms=4.0) == cls(
+        model_name="m", version="1", duration_ms=4.0, output_tokens=7, timestamp=TS
+    )
+    with pytest.raises(ValueError, match="'duration_ms' must be >= 0: -1"):
+        cls(model_name="m", version="1", duration_ms=-1)
+
+
+def test_a_decimal_duration_is_stored_as_the_float_it_was_checked_as() -> None:
+    event = InferenceCompleted(model_name="m", version="1", duration_ms=Decimal("2.5"))  # type: ignore[arg-type]
+    assert event.duration_ms == 2.5 and event.duration_ms.__class__ is float
+    assert isinstance(event.timestamp, float)
