@@ -1,25 +1,20 @@
 """How ``PrometheusExporter`` turns a snapshot into Prometheus families and text.
 
-``FamilyBuilder`` walks a snapshot once and feeds a sink: ``MetricSink`` builds
-prometheus_client ``Metric`` families (for ``collect()``), ``TextSink`` writes
-the 0.0.4 text exposition directly (for ``render()`` and scrapes), byte for byte
-what ``generate_latest`` writes for the same families, several times faster.
+``FamilyBuilder`` walks a snapshot once and feeds a sink (``exporters._prometheus_sinks``):
+``MetricSink`` builds prometheus_client ``Metric`` families (for ``collect()``),
+``TextSink`` writes the 0.0.4 text exposition directly (for ``render()`` and
+scrapes), byte for byte what ``generate_latest`` writes for the same families,
+several times faster. Each series' labels are worked out once and kept between
+renders (keyed by its immutable tags).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-    SummaryMetricFamily,
-)
 from prometheus_client.utils import floatToGoString
 
 from exporters._naming import (
@@ -29,6 +24,7 @@ from exporters._naming import (
     prometheus_label,
     prometheus_name,
 )
+from exporters._prometheus_sinks import RenderCache, Sink
 from metrics_core.logs import get_logger
 from metrics_core.sketch import BucketData, bucket_index, bucket_upper
 from metrics_core.snapshot import (
@@ -38,11 +34,8 @@ from metrics_core.snapshot import (
     Series,
     Snapshot,
 )
+from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
-
-if TYPE_CHECKING:
-    pass
-
 
 _log = get_logger("exporters.prometheus")
 
@@ -98,126 +91,6 @@ def check_bounds(name: str, bounds: Sequence[float]) -> tuple[float, ...]:
 
 # -- from a snapshot to families ------------------------------------------------------------
 
-# The label a histogram bucket (``le``) or a summary quantile adds to a series' labels.
-_Extra = tuple[str, str] | None
-
-
-class _Sink(Protocol):
-    """Where the family builder writes: metric family objects or text."""
-
-    def family(self, name: str, kind: str, documentation: str, unit: str) -> None:
-        """Start the family ``name`` (a counter's without ``_total``)."""
-
-    def sample(self, name: str, labels: dict[str, str], value: float, extra: _Extra = None) -> None:
-        """Add a sample; ``labels`` is the same object for every sample of a series."""
-
-    def buckets(self, name: str, labels: dict[str, str], les: list[str], counts: list[int]) -> None:
-        """Add the ``_bucket`` samples of a histogram series, one per ``le``."""
-
-
-class MetricSink:
-    """Builds prometheus_client metric families (for ``collect()``)."""
-
-    def __init__(self) -> None:
-        self.families: list[Metric] = []
-
-    def family(self, name: str, kind: str, documentation: str, unit: str) -> None:
-        family: Metric
-        if kind == "counter":
-            family = CounterMetricFamily(name, documentation, unit=unit)
-        elif kind == "gauge":
-            family = GaugeMetricFamily(name, documentation, unit=unit)
-        elif kind == "histogram":
-            family = HistogramMetricFamily(name, documentation, unit=unit)
-        else:
-            family = SummaryMetricFamily(name, documentation, unit=unit)
-        self.families.append(family)
-
-    def sample(self, name: str, labels: dict[str, str], value: float, extra: _Extra = None) -> None:
-        # add_sample, not add_metric: series of one metric may carry different tag keys
-        # (the overflow series has only ``overflow``).
-        # A copy per sample: consumers of collect() own what they are given.
-        self.families[-1].add_sample(
-            name, dict(labels) if extra is None else {**labels, extra[0]: extra[1]}, value
-        )
-
-    def buckets(self, name: str, labels: dict[str, str], les: list[str], counts: list[int]) -> None:
-        family = self.families[-1]
-        for le, count in zip(les, counts, strict=True):
-            family.add_sample(name, {**labels, "le": le}, count)
-
-
-class TextSink:
-    """Writes the text format 0.0.4 exactly as ``generate_latest`` would.
-
-    A series' label text is built once for all its samples, and the text of
-    repeated values once per render: several times faster than ``generate_latest``.
-    """
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self._labels: dict[str, str] | None = None
-        self._pairs: list[tuple[str, str]] = []
-        self._plain = ""
-        self._around: dict[str, tuple[str, str]] = {}
-        self._numbers: dict[float, str] = {}
-
-    def family(self, name: str, kind: str, documentation: str, unit: str) -> None:
-        if kind == "counter":
-            name += "_total"
-        doc = documentation.replace("\\", r"\\").replace("\n", r"\n")
-        self.parts.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
-
-    def sample(self, name: str, labels: dict[str, str], value: float, extra: _Extra = None) -> None:
-        if labels is not self._labels:
-            self._start_series(labels)
-        number = self._numbers.get(value)
-        if number is None:
-            number = _go_float(value)
-            if not math.isnan(value):  # NaN equals no key: caching it would only grow the dict
-                self._numbers[value] = number
-        if extra is None:
-            inner = self._plain
-        else:
-            key, text = extra  # "le" or "quantile": numbers, no escaping needed
-            around = self._around.get(key)
-            if around is None:
-                around = self._around[key] = self._split_at(key)
-            inner = f'{around[0]}{key}="{text}"{around[1]}'
-        self.parts.append(f"{name}{{{inner}}} {number}\n" if inner else f"{name} {number}\n")
-
-    def buckets(self, name: str, labels: dict[str, str], les: list[str], counts: list[int]) -> None:
-        if labels is not self._labels:
-            self._start_series(labels)
-        around = self._around.get("le")
-        if around is None:
-            around = self._around["le"] = self._split_at("le")
-        before, after = around
-        numbers = self._numbers
-        append = self.parts.append
-        for le, count in zip(les, counts, strict=True):
-            number = numbers.get(count)
-            if number is None:
-                number = numbers[count] = _go_float(count)
-            append(f'{name}{{{before}le="{le}"{after}}} {number}\n')
-
-    def _start_series(self, labels: dict[str, str]) -> None:
-        self._labels = labels
-        self._pairs = sorted((key, f'{key}="{_escape(value)}"') for key, value in labels.items())
-        self._plain = ",".join(pair for _, pair in self._pairs)
-        self._around = {}
-
-    def _split_at(self, key: str) -> tuple[str, str]:
-        """The label text before and after ``key`` in sorted order, commas included."""
-        before = "".join(pair + "," for k, pair in self._pairs if k < key)
-        after = "".join("," + pair for k, pair in self._pairs if k > key)
-        return before, after
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
 # (family name, type, unit) of one exported family of a recorded metric.
 _Plan = tuple[str, str, str]
 _SAMPLE_SUFFIXES = {
@@ -228,8 +101,15 @@ _SAMPLE_SUFFIXES = {
 }
 
 
+# A series' Prometheus labels, and the key that sorts series by them.
+Labeled = tuple[dict[str, str], tuple[tuple[str, str], ...]]
+
+
 class FamilyBuilder:
-    """Walks one snapshot into a sink, family by family in name order."""
+    """Walks one snapshot into a sink, family by family in name order.
+
+    ``labels`` keeps each series' labels between renders, keyed by its tags.
+    """
 
     def __init__(
         self,
@@ -237,29 +117,34 @@ class FamilyBuilder:
         quantiles: tuple[float, ...],
         window: float,
         warned: set[str],
+        labels: RenderCache[Labeled],
     ) -> None:
         self._buckets = buckets
         self._quantiles = quantiles
-        self._quantile_labels = [_go_float(q) for q in quantiles]
+        self._quantile_labels = tuple(_go_float(q) for q in quantiles)
         self._window = window
         self._warned = warned
-        self._label_names: dict[str, str] = {}
-        self._le: dict[tuple[MetricKind, tuple[float, ...]], list[str]] = {}
+        self._labeled = labels
+        self._le: dict[tuple[MetricKind, tuple[float, ...]], tuple[str, ...]] = {}
         self._now = 0.0
 
-    def build(self, snapshot: Snapshot, sink: _Sink) -> None:
+    def build(self, snapshot: Snapshot, sink: Sink) -> None:
         """Write every family of ``snapshot`` to ``sink``."""
         by_metric: dict[tuple[str, MetricKind], list[Series]] = {}
         for series in snapshot:
             by_metric.setdefault((series.name, series.kind), []).append(series)
         self._now = snapshot.taken_at
         taken: dict[str, str] = {}  # sample name -> the recorded metric that owns it
-        work: list[tuple[_Plan, str, list[tuple[dict[str, str], Series]]]] = []
+        work: list[tuple[_Plan, str, list[tuple[Labeled, Series]]]] = []
+        labeled_of = self._labeled.get
         for (name, kind), members in sorted(by_metric.items(), key=lambda item: item[0][0]):
             plans = [plan for plan in self._plans(name, kind) if self._claim(plan, name, taken)]
             if plans:
-                labeled = [(self._labels(series), series) for series in members]
-                labeled.sort(key=lambda pair: tuple(pair[0].items()))
+                labeled = [
+                    (labeled_of(series.tags, functools.partial(_labeled, series.tags)), series)
+                    for series in members
+                ]
+                labeled.sort(key=_sort_key)
                 work.extend((plan, name, labeled) for plan in plans)
         work.sort(key=lambda item: item[0][0])
         writers = {
@@ -273,9 +158,7 @@ class FamilyBuilder:
             if kind_text == "summary":
                 help_text += f" Quantiles over a sliding {self._window:g} s window."
             sink.family(family, kind_text, help_text, unit)
-            write = writers[kind_text]
-            for labels, series in labeled_series:
-                write(sink, family, name, series, labels)
+            writers[kind_text](sink, family, name, labeled_series)
 
     def _plans(self, name: str, kind: MetricKind) -> list[_Plan]:
         family = prometheus_name(name, kind)
@@ -302,66 +185,66 @@ class FamilyBuilder:
             _log.warning("prometheus_name_clash", metric=name, sample=clash, owner=taken[clash])
         return False
 
-    def _labels(self, series: Series) -> dict[str, str]:
-        names = self._label_names
-        labels = {}
-        for key, value in series.tags.items():
-            label = names.get(key)
-            if label is None:
-                label = names[key] = _label_name(key)
-            labels[label] = value
-        return labels
-
     def _write_counter(
-        self, sink: _Sink, family: str, _: str, series: Series, labels: dict[str, str]
+        self, sink: Sink, family: str, _: str, members: list[tuple[Labeled, Series]]
     ) -> None:
-        assert isinstance(series, CounterSeries)
-        sink.sample(family + "_total", labels, series.total)
+        sample = family + "_total"
+        for (labels, _key), series in members:
+            assert isinstance(series, CounterSeries)
+            sink.sample(sample, series.tags, labels, series.total)
 
     def _write_gauge(
-        self, sink: _Sink, family: str, _: str, series: Series, labels: dict[str, str]
+        self, sink: Sink, family: str, _: str, members: list[tuple[Labeled, Series]]
     ) -> None:
-        assert isinstance(series, GaugeSeries)
-        sink.sample(family, labels, series.value)
+        for (labels, _key), series in members:
+            assert isinstance(series, GaugeSeries)
+            sink.sample(family, series.tags, labels, series.value)
 
     def _write_histogram(
-        self, sink: _Sink, family: str, name: str, series: Series, labels: dict[str, str]
+        self, sink: Sink, family: str, name: str, members: list[tuple[Labeled, Series]]
     ) -> None:
-        assert isinstance(series, DistributionSeries)
         configured = self._buckets.get(name)
-        if configured is None:
-            bounds = series.bucket_bounds
-            cumulative = list(itertools.accumulate(series.bucket_counts))
-        else:
-            bounds = configured
-            if series.kind is MetricKind.TIMER:
-                bounds = tuple(b * MS_PER_SECOND for b in configured)
-            cumulative = _rebucket(series, bounds)
-        key = (series.kind, bounds)
-        les = self._le.get(key)
-        if les is None:
-            unit_bounds = configured or [in_export_unit(b, series.kind) for b in bounds]
-            les = self._le[key] = [*map(_go_float, unit_bounds), "+Inf"]
-        sink.buckets(family + "_bucket", labels, les, cumulative)
-        sink.sample(family + "_count", labels, cumulative[-1])
-        sink.sample(family + "_sum", labels, _export_total(series))
+        for (labels, _key), series in members:
+            assert isinstance(series, DistributionSeries)
+            if configured is None:
+                bounds = series.bucket_bounds
+                cumulative = list(itertools.accumulate(series.bucket_counts))
+            else:
+                bounds = configured
+                if series.kind is MetricKind.TIMER:
+                    bounds = tuple(b * MS_PER_SECOND for b in configured)
+                cumulative = _rebucket(series, bounds)
+            les = self._le.get((series.kind, bounds))
+            if les is None:
+                unit_bounds = configured or [in_export_unit(b, series.kind) for b in bounds]
+                les = self._le[series.kind, bounds] = (*map(_go_float, unit_bounds), "+Inf")
+            total = in_export_unit(series.total, series.kind)
+            sink.histogram(family, series.tags, labels, les, cumulative, total)
 
     def _write_summary(
-        self, sink: _Sink, family: str, _: str, series: Series, labels: dict[str, str]
+        self, sink: Sink, family: str, _: str, members: list[tuple[Labeled, Series]]
     ) -> None:
-        assert isinstance(series, DistributionSeries)
-        # client_golang's convention: quantiles over the window, count and sum cumulative.
-        window = series.window_summary(self._window, self._now)
-        values = window.quantiles(*self._quantiles)
-        for label, value in zip(self._quantile_labels, values, strict=True):
-            sink.sample(family, labels, in_export_unit(value, series.kind), ("quantile", label))
-        sink.sample(family + "_count", labels, sum(series.bucket_counts))
-        sink.sample(family + "_sum", labels, _export_total(series))
+        qs, window, now = self._quantiles, self._window, self._now
+        quantile_labels = self._quantile_labels
+        for (labels, _key), series in members:
+            assert isinstance(series, DistributionSeries)
+            # client_golang's convention: quantiles over the window, count and sum cumulative.
+            values = series.window_summary(window, now).quantiles(*qs)
+            total = series.total
+            if series.kind is MetricKind.TIMER:  # recorded in ms, exported in seconds
+                values = [value / MS_PER_SECOND for value in values]
+                total /= MS_PER_SECOND
+            count = sum(series.bucket_counts)
+            sink.summary(family, series.tags, labels, quantile_labels, values, count, total)
 
 
-def _export_total(series: DistributionSeries) -> float:
-    # The sum of the parts' sums: no need to merge their sketches for it.
-    return in_export_unit(math.fsum(part.total for part in series.all_time_parts), series.kind)
+def _labeled(tags: Tags) -> Labeled:
+    labels = {_label_name(key): value for key, value in tags.items()}
+    return labels, tuple(labels.items())
+
+
+def _sort_key(pair: tuple[Labeled, Series]) -> tuple[tuple[str, str], ...]:
+    return pair[0][1]
 
 
 def _rebucket(series: DistributionSeries, bounds: tuple[float, ...]) -> list[int]:

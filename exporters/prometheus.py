@@ -49,10 +49,16 @@ from exporters._openmetrics import (
 from exporters._prometheus_families import (
     SUMMARY_INFIX,
     FamilyBuilder,
-    MetricSink,
-    TextSink,
+    Labeled,
     check_bounds,
     summary_name,
+)
+from exporters._prometheus_sinks import (
+    MetricSink,
+    RenderCache,
+    TextSink,
+    new_numbers,
+    trim_numbers,
 )
 from exporters._settings import check_http_url
 from metrics_core._validation import as_number, check_seconds, shown
@@ -202,6 +208,10 @@ class PrometheusExporter:
         self._last: Snapshot | None = None
         self._servers: list[PrometheusServer] = []
         self._warned: set[str] = set()
+        # Kept between renders: each series' labels and line beginnings, number texts.
+        self._labels: RenderCache[Labeled] = RenderCache()
+        self._lines: RenderCache[tuple[str, ...]] = RenderCache()
+        self._numbers = new_numbers()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)
 
@@ -253,6 +263,7 @@ class PrometheusExporter:
         """The prometheus_client metric families of ``snapshot``, sorted by name."""
         sink = MetricSink()
         self._builder().build(snapshot, sink)
+        self._labels.turn()
         return sink.families
 
     def render(self, snapshot: Snapshot | None = None) -> str:
@@ -260,8 +271,11 @@ class PrometheusExporter:
 
         The same text as ``generate_latest`` over :meth:`families`, written directly.
         """
-        sink = TextSink()
+        sink = TextSink(self._lines, self._numbers)
         self._builder().build(self.snapshot() if snapshot is None else snapshot, sink)
+        self._lines.turn()
+        self._labels.turn()
+        trim_numbers(self._numbers)
         return "".join(sink.parts)
 
     def render_openmetrics(self, snapshot: Snapshot | None = None) -> bytes:
@@ -273,7 +287,9 @@ class PrometheusExporter:
         return encode_openmetrics(self.families(self.snapshot() if snapshot is None else snapshot))
 
     def _builder(self) -> FamilyBuilder:
-        return FamilyBuilder(self._buckets, self._quantiles, self._window, self._warned)
+        return FamilyBuilder(
+            self._buckets, self._quantiles, self._window, self._warned, self._labels
+        )
 
     # -- serving and pushing --------------------------------------------------------------
 

@@ -5,26 +5,36 @@ taken in one pass under the registry's lock, each series frozen under its own
 lock (consistent per series); recording goes on while exporters
 read it. Every series answers windowed questions (``window_total``,
 ``window_summary``) for any window from 1 s to 1 h ending at a given time.
+
+Counter and distribution series remember their last few window answers (a
+series is immutable, so an answer never goes stale), and a registry may hand out
+the same series object again while nothing was recorded into it: a read of an
+unchanged series at the same instant then costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
+from operator import add
+from typing import Any
 
 import attrs
 
+from metrics_core._packed import Counts
 from metrics_core._validation import MAX_VALUE, shown
 from metrics_core.durations import parse_duration
-from metrics_core.sketch import BucketData, merge_all, quantiles
+from metrics_core.sketch import EMPTY, BucketData, merge_all, quantiles
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.windows import WindowView
 
 Window = timedelta | float | int | str
 """A window length: a ``timedelta``, a number of seconds, or text like ``"5m"``."""
+
+_MEMO_SIZE = 8  # window answers a series keeps: a few windows read at one or two instants
 
 
 def window_seconds(window: Window) -> float:
@@ -33,6 +43,8 @@ def window_seconds(window: Window) -> float:
     Text is parsed by ``metrics_core.durations.parse_duration``: ``"90s"``, ``"5m"``,
     ``"1h"``, ``"500ms"`` or plain seconds.
     """
+    if type(window) is float and 0 < window <= MAX_VALUE:  # the common case, checked quickly
+        return window
     if isinstance(window, str):
         return parse_duration(window)
     seconds = window.total_seconds() if isinstance(window, timedelta) else window
@@ -50,6 +62,9 @@ class WindowSummary:
     window_start: float
     window_end: float
     data: BucketData
+    _quantiles: dict[tuple[float, ...], tuple[float, ...]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     @property
     def count(self) -> int:
@@ -81,8 +96,15 @@ class WindowSummary:
         return self.data.quantile(q)
 
     def quantiles(self, *qs: float) -> list[float]:
-        """Several quantiles at once."""
-        return quantiles(self.data, qs)
+        """Several quantiles at once (remembered: a scrape and a query ask the same ones)."""
+        memo = self._quantiles
+        known = memo.get(qs)
+        if known is None:
+            known = tuple(quantiles(self.data, qs))
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[qs] = known
+        return list(known)
 
 
 @attrs.frozen(slots=True)
@@ -95,6 +117,9 @@ class CounterSeries:
     updated_at: float
     window: WindowView[float] = attrs.field(repr=False)
     kind: MetricKind = MetricKind.COUNTER
+    _memo: dict[tuple[float, float], tuple[float, float]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     def window_total(self, window: Window, now: float) -> float:
         """What was added during the ``window`` ending at ``now``."""
@@ -106,8 +131,16 @@ class CounterSeries:
 
     def window_total_since(self, window: Window, now: float) -> tuple[float, float]:
         """What was added during the ``window`` ending at ``now``, and its effective start."""
-        parts, start = self.window.parts(window_seconds(window), now)
-        return math.fsum(parts), start
+        key = (window_seconds(window), now)
+        memo = self._memo
+        known = memo.get(key)
+        if known is None:
+            parts, start = self.window.parts(key[0], now)
+            known = (math.fsum(parts), start)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = known
+        return known
 
 
 @attrs.frozen(slots=True)
@@ -138,6 +171,9 @@ class DistributionSeries:
     bucket_counts: tuple[int, ...]
     updated_at: float
     window: WindowView[BucketData] = attrs.field(repr=False)
+    _memo: dict[tuple[str, float, float], Any] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     @functools.cached_property
     def all_time(self) -> BucketData:
@@ -147,22 +183,83 @@ class DistributionSeries:
     @property
     def count(self) -> int:
         """All observations ever recorded."""
-        return self.all_time.count
+        return sum([part.count for part in self.all_time_parts])
 
-    @property
+    @functools.cached_property
     def total(self) -> float:
-        """Sum of all observations ever recorded."""
-        return self.all_time.total
+        """Sum of all observations ever recorded (the parts' sums: no sketch merge)."""
+        return math.fsum([part.total for part in self.all_time_parts])
 
     def window_total(self, window: Window, now: float) -> float:
         """Sum of the observations in the ``window`` ending at ``now`` (no bucket merge)."""
-        parts, _ = self.window.parts(window_seconds(window), now)
-        return math.fsum(part.total for part in parts)
+        key = ("total", window_seconds(window), now)
+        total: float | None = self._memo.get(key)
+        if total is None:
+            parts, _ = self.window.parts(key[1], now)
+            total = self._remember(key, math.fsum(part.total for part in parts))
+        return total
 
     def window_summary(self, window: Window, now: float) -> WindowSummary:
         """The distribution over the ``window`` ending at ``now``."""
-        parts, start = self.window.parts(window_seconds(window), now)
-        return WindowSummary(start, now, merge_all(parts, compact=False))
+        key = ("summary", window_seconds(window), now)
+        summary: WindowSummary | None = self._memo.get(key)
+        if summary is None:
+            parts, start = self.window.parts(key[1], now)
+            summary = self._remember(key, WindowSummary(start, now, merge_for_read(parts)))
+        return summary
+
+    def _remember(self, key: tuple[str, float, float], value: Any) -> Any:
+        # Readers in several threads may race here: at worst an answer is computed twice.
+        memo = self._memo
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = value
+        return value
+
+
+def merge_for_read(parts: Sequence[BucketData]) -> BucketData:
+    """``merge_all(parts, compact=False)``, quicker for one wide part and a few thin ones.
+
+    A window is usually one running sum (hundreds of buckets) plus the open slot
+    (a bucket or two): the wide part's counts are copied at C speed and the thin
+    ones added bucket by bucket, where ``merge_all`` adds every part in full.
+    """
+    items = [part for part in parts if part.count]
+    if len(items) < 2:
+        return items[0] if items else EMPTY
+    return BucketData(
+        sum([part.count for part in items]),
+        math.fsum([part.total for part in items]),
+        min([part.minimum for part in items]),
+        max([part.maximum for part in items]),
+        sum([part.zeros for part in items]),
+        _add_runs([part.positive for part in items if len(part.positive[1])]),
+        _add_runs([part.negative for part in items if len(part.negative[1])]),
+    )
+
+
+def _add_runs(runs: list[tuple[int, Counts]]) -> tuple[int, Counts]:
+    """The bucket-wise sum of ``(offset, counts)`` runs over the span they cover together."""
+    if not runs:
+        return (0, ())
+    low = min([offset for offset, _ in runs])
+    high = max([offset + len(counts) for offset, counts in runs])
+    widest = max(range(len(runs)), key=lambda k: len(runs[k][1]))
+    offset, counts = runs[widest]
+    merged = [0] * (offset - low)
+    merged += counts
+    merged += [0] * (high - offset - len(counts))
+    for k, (offset, counts) in enumerate(runs):
+        if k == widest:
+            continue
+        start = offset - low
+        if len(counts) <= 8:
+            for index, count in enumerate(counts, start):
+                merged[index] += count
+        else:
+            end = start + len(counts)
+            merged[start:end] = map(add, merged[start:end], counts)
+    return (low, merged)
 
 
 Series = CounterSeries | GaugeSeries | DistributionSeries

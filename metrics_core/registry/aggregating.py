@@ -7,6 +7,10 @@ expire after ``series_ttl``, and past ``max_series_per_metric`` new tag sets of
 a metric fold into ``overflow="true"`` series that keep ``model_name`` and
 ``version`` within a budget (see ``_overflow``), counted in
 ``metrics_cardinality_overflow_total{metric}``.
+
+A snapshot hands out the same series object as the last one for a counter,
+histogram or timer that recorded nothing since: its window answers, remembered
+on the object, are then not computed again (see ``registry._frozen``).
 """
 
 from __future__ import annotations
@@ -27,17 +31,12 @@ from metrics_core.buckets import DEFAULT_BUCKETS
 from metrics_core.clock import Clock, system_clock
 from metrics_core.names import OVERFLOW_TOTAL
 from metrics_core.recorded import recorded
+from metrics_core.registry._frozen import FrozenSeries
 from metrics_core.registry._index import VersionIndex, version_of
 from metrics_core.registry._live import LiveCounter, LiveDistribution, LiveGauge, LiveSeries
 from metrics_core.registry._names import KeyGuard, check_room_for_name
 from metrics_core.registry._overflow import OVERFLOW_TAGS, Folding
-from metrics_core.snapshot import (
-    CounterSeries,
-    DistributionSeries,
-    GaugeSeries,
-    Series,
-    Snapshot,
-)
+from metrics_core.snapshot import Series, Snapshot
 from metrics_core.tags import Tags, TagValue
 from metrics_core.values import Counter, Gauge, Histogram, MetricKind, Timer
 
@@ -135,6 +134,7 @@ class AggregatingRegistry:
         self._next_sweep = -_INF
         self._folding = Folding(max_series_per_metric)
         self._keys = KeyGuard()
+        self._frozen = FrozenSeries()
 
     # -- recording ------------------------------------------------------------------
 
@@ -291,6 +291,7 @@ class AggregatingRegistry:
         wanted = None if names is None else set(names)
         out: list[Series] = []
         version = None if match is None else version_of(match)
+        freeze = self._frozen.freeze
         with self._lock:
             now = self.clock()
             if now >= self._next_sweep:
@@ -299,7 +300,8 @@ class AggregatingRegistry:
                 # One version's series from the index, not a scan of every series.
                 for (kind, name, tags), live in self._index.members(*version):
                     if (wanted is None or name in wanted) and tags.includes(match):
-                        out.append(_freeze(kind, name, tags, live))
+                        out.append(freeze(kind, name, tags, live))
+                self._frozen.prune()
                 return Snapshot(now, tuple(out))
             for kind, by_name in self._by_kind.items():
                 selected = (
@@ -310,7 +312,8 @@ class AggregatingRegistry:
                 for name, family in selected:
                     for tags, live in family.items():
                         if not match or tags.includes(match):
-                            out.append(_freeze(kind, name, tags, live))
+                            out.append(freeze(kind, name, tags, live))
+            self._frozen.prune()
         return Snapshot(now, tuple(out))
 
     def find(self, name: str, tags: Mapping[str, str] | None = None) -> list[Series]:
@@ -339,31 +342,7 @@ class AggregatingRegistry:
             self._index.clear()
             self._folding.clear()
             self._keys.clear()
-
-
-def _freeze(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
-    with live._lock:
-        return _copy(kind, name, tags, live)
-
-
-def _copy(kind: MetricKind, name: str, tags: Tags, live: LiveSeries) -> Series:
-    if isinstance(live, LiveCounter):
-        live.drain()
-        return CounterSeries(name, tags, live.total, live.updated_at, live.view())
-    if isinstance(live, LiveGauge):
-        return GaugeSeries(name, tags, live.value, live.updated_at)
-    live.drain()
-    window, all_time_parts = live.view()
-    return DistributionSeries(
-        kind,
-        name,
-        tags,
-        all_time_parts,
-        live.bounds,
-        tuple(live.bucket_counts),
-        live.updated_at,
-        window,
-    )
+            self._frozen.clear()
 
 
 def _validate_timer(value: float) -> float:

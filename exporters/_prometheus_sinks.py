@@ -1,0 +1,273 @@
+"""Where ``FamilyBuilder`` writes a snapshot: prometheus_client families or text.
+
+``MetricSink`` builds prometheus_client ``Metric`` families (for ``collect()``).
+``TextSink`` writes the 0.0.4 text exposition directly (for ``render()`` and
+scrapes), byte for byte what ``generate_latest`` writes for the same families.
+The text before each value (``name{labels,le="0.5"} ``) depends only on the
+sample name and the series' immutable tags, so it is built once and kept in a
+``RenderCache`` from one render to the next; a render then writes each line as
+that text plus its number.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from operator import add
+from typing import Generic, Protocol, TypeVar
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.utils import floatToGoString
+
+from metrics_core.tags import Tags
+
+_go_float: Callable[[float], str] = floatToGoString
+_MAX_NUMBERS = 65_536  # number texts kept between renders
+
+V = TypeVar("V")
+
+
+class Sink(Protocol):
+    """Where the family builder writes: metric family objects or text.
+
+    ``tags`` identify a series (its text is cached by them); ``labels`` are its
+    Prometheus labels, the same object for every sample of a series.
+    """
+
+    def family(self, name: str, kind: str, documentation: str, unit: str) -> None:
+        """Start the family ``name`` (a counter's without ``_total``)."""
+
+    def sample(self, name: str, tags: Tags, labels: dict[str, str], value: float) -> None:
+        """Add a sample of a counter or gauge."""
+
+    def histogram(
+        self,
+        name: str,
+        tags: Tags,
+        labels: dict[str, str],
+        les: tuple[str, ...],
+        cumulative: list[int],
+        total: float,
+    ) -> None:
+        """Add a histogram series: ``name_bucket`` per ``le``, ``name_count``, ``name_sum``."""
+
+    def summary(
+        self,
+        name: str,
+        tags: Tags,
+        labels: dict[str, str],
+        quantile_labels: tuple[str, ...],
+        values: list[float],
+        count: int,
+        total: float,
+    ) -> None:
+        """Add a summary series: ``name`` per quantile label and value, count and sum."""
+
+
+class MetricSink:
+    """Builds prometheus_client metric families (for ``collect()``)."""
+
+    def __init__(self) -> None:
+        self.families: list[Metric] = []
+
+    def family(self, name: str, kind: str, documentation: str, unit: str) -> None:
+        family: Metric
+        if kind == "counter":
+            family = CounterMetricFamily(name, documentation, unit=unit)
+        elif kind == "gauge":
+            family = GaugeMetricFamily(name, documentation, unit=unit)
+        elif kind == "histogram":
+            family = HistogramMetricFamily(name, documentation, unit=unit)
+        else:
+            family = SummaryMetricFamily(name, documentation, unit=unit)
+        self.families.append(family)
+
+    # add_sample, not add_metric: series of one metric may carry different tag keys
+    # (the overflow series has only ``overflow``). A copy of the labels per sample:
+    # consumers of collect() own what they are given.
+    def sample(self, name: str, tags: Tags, labels: dict[str, str], value: float) -> None:
+        self.families[-1].add_sample(name, dict(labels), value)
+
+    def histogram(
+        self,
+        name: str,
+        tags: Tags,
+        labels: dict[str, str],
+        les: tuple[str, ...],
+        cumulative: list[int],
+        total: float,
+    ) -> None:
+        family = self.families[-1]
+        for le, count in zip(les, cumulative, strict=True):
+            family.add_sample(name + "_bucket", {**labels, "le": le}, count)
+        family.add_sample(name + "_count", dict(labels), cumulative[-1])
+        family.add_sample(name + "_sum", dict(labels), total)
+
+    def summary(
+        self,
+        name: str,
+        tags: Tags,
+        labels: dict[str, str],
+        quantile_labels: tuple[str, ...],
+        values: list[float],
+        count: int,
+        total: float,
+    ) -> None:
+        family = self.families[-1]
+        for label, value in zip(quantile_labels, values, strict=True):
+            family.add_sample(name, {**labels, "quantile": label}, value)
+        family.add_sample(name + "_count", dict(labels), count)
+        family.add_sample(name + "_sum", dict(labels), total)
+
+
+class RenderCache(Generic[V]):
+    """Values kept from one render to the next: those the last render used, and new ones.
+
+    ``turn()`` after a render drops what it did not use, so the cache holds no more
+    than two renders' series (a series gone from the registry is gone after one).
+    Values must depend on their key alone: then threads rendering at once can only
+    compute one twice, never read a wrong one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: dict[Hashable, V] = {}
+        self._last: dict[Hashable, V] = {}
+
+    def get(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The value of ``key``, made by ``make()`` when neither render has it."""
+        value = self._used.get(key)
+        if value is None:
+            value = self._last.get(key)
+            if value is None:
+                value = make()
+            self._used[key] = value
+        return value
+
+    def turn(self) -> None:
+        """End a render: what it used becomes the last render's, the rest is dropped."""
+        with self._lock:
+            self._last, self._used = self._used, {}
+
+    def __len__(self) -> int:
+        return len(self._used) + len(self._last)
+
+
+class _Numbers(dict[float, str]):
+    """The text of numbers (with the newline), made once: ``numbers[value]``."""
+
+    def __missing__(self, value: float) -> str:
+        text = _go_float(value) + "\n"
+        if not math.isnan(value):  # NaN equals no key: keeping it would only grow the dict
+            self[value] = text
+        return text
+
+
+class TextSink:
+    """Writes the text format 0.0.4 exactly as ``generate_latest`` would.
+
+    ``lines`` keeps each series' line beginnings between renders (see the module).
+    """
+
+    def __init__(self, lines: RenderCache[tuple[str, ...]], numbers: _Numbers) -> None:
+        self.parts: list[str] = []
+        self._lines = lines
+        self._numbers = numbers
+
+    def family(self, name: str, kind: str, documentation: str, unit: str) -> None:
+        if kind == "counter":
+            name += "_total"
+        doc = documentation.replace("\\", r"\\").replace("\n", r"\n")
+        self.parts.append(f"# HELP {name} {doc}\n# TYPE {name} {kind}\n")
+
+    def sample(self, name: str, tags: Tags, labels: dict[str, str], value: float) -> None:
+        (start,) = self._lines.get((name, tags), lambda: (_line_start(name, labels),))
+        self.parts.append(start + self._number(value))
+
+    def histogram(
+        self,
+        name: str,
+        tags: Tags,
+        labels: dict[str, str],
+        les: tuple[str, ...],
+        cumulative: list[int],
+        total: float,
+    ) -> None:
+        starts = self._lines.get((name, tags, les), lambda: _histogram_starts(name, labels, les))
+        # Counts are ints >= 0: never -0.0, so the number cache serves every one.
+        texts = list(map(self._numbers.__getitem__, cumulative))
+        texts.append(texts[-1])
+        texts.append(self._number(total))
+        self.parts.append("".join(map(add, starts, texts)))
+
+    def summary(
+        self,
+        name: str,
+        tags: Tags,
+        labels: dict[str, str],
+        quantile_labels: tuple[str, ...],
+        values: list[float],
+        count: int,
+        total: float,
+    ) -> None:
+        starts = self._lines.get(
+            (name, tags, quantile_labels), lambda: _summary_starts(name, labels, quantile_labels)
+        )
+        texts = list(map(self._number, values))
+        texts.append(self._numbers[count])
+        texts.append(self._number(total))
+        self.parts.append("".join(map(add, starts, texts)))
+
+    def _number(self, value: float) -> str:
+        if value:  # zero is 0.0 or -0.0, equal as keys but not as text
+            return self._numbers[value]
+        return _go_float(value) + "\n"
+
+
+def new_numbers() -> _Numbers:
+    """An empty number-text cache for ``TextSink``."""
+    return _Numbers()
+
+
+def trim_numbers(numbers: _Numbers) -> None:
+    """Empty ``numbers`` once it holds more than a scrape's worth of distinct values."""
+    if len(numbers) > _MAX_NUMBERS:
+        numbers.clear()
+
+
+def _pairs(labels: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted((key, f'{key}="{_escape(value)}"') for key, value in labels.items())
+
+
+def _line_start(name: str, labels: dict[str, str], extra: tuple[str, str] | None = None) -> str:
+    """``name{labels} `` with ``extra`` (``le`` or ``quantile``) in its sorted place."""
+    pairs = _pairs(labels)
+    if extra is not None:
+        key, text = extra  # numbers: no escaping needed
+        pairs = sorted([*[p for p in pairs if p[0] != key], (key, f'{key}="{text}"')])
+    inner = ",".join(pair for _, pair in pairs)
+    return f"{name}{{{inner}}} " if inner else f"{name} "
+
+
+def _histogram_starts(name: str, labels: dict[str, str], les: Sequence[str]) -> tuple[str, ...]:
+    bucket = name + "_bucket"
+    starts = [_line_start(bucket, labels, ("le", le)) for le in les]
+    return (*starts, _line_start(name + "_count", labels), _line_start(name + "_sum", labels))
+
+
+def _summary_starts(
+    name: str, labels: dict[str, str], quantile_labels: Sequence[str]
+) -> tuple[str, ...]:
+    starts = [_line_start(name, labels, ("quantile", label)) for label in quantile_labels]
+    return (*starts, _line_start(name + "_count", labels), _line_start(name + "_sum", labels))
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
