@@ -502,7 +502,8 @@ def reads(sizes: Sizes) -> list[Row]:
 
     The first rows read a registry that recorded nothing since the last read (the
     clock stands still); the "one new event per series" rows record one event per
-    version (every series changes, the clock moves on a second) before each read.
+    version (every series changes, the clock moves on a second) before each read:
+    what a scrape of versions with traffic sees, so they carry the same goals.
     """
     import prometheus_client as prom_client
 
@@ -538,10 +539,12 @@ def reads(sizes: Sizes) -> list[Row]:
     return [
         Row(f"Prometheus scrape, {label}", f"{scrape:.1f} ms", f"{theirs:.1f} ms",
             target="<= 100 ms", passed=scrape <= 100.0),
-        Row("  same, one new event per series between scrapes", f"{scrape_changed:.1f} ms"),
+        Row("  same, one new event per series between scrapes", f"{scrape_changed:.1f} ms",
+            target="<= 100 ms", passed=scrape_changed <= 100.0),
         Row(f"get_all_metrics(5 min), {label}", f"{all_five:.1f} ms", target="<= 50 ms",
             passed=all_five <= 50.0),
-        Row("  same, one new event per series between reads", f"{all_changed:.1f} ms"),
+        Row("  same, one new event per series between reads", f"{all_changed:.1f} ms",
+            target="<= 50 ms", passed=all_changed <= 50.0),
         Row(f"get_metrics (60 s), one version of {sizes.versions:,}", f"{one:.3f} ms",
             target="<= 0.5 ms", passed=one <= 0.5),
         Row("  get_metrics (5 min), same version", f"{one_five:.3f} ms"),
