@@ -67,12 +67,20 @@ def _merge_runs(
     ``count`` bounds every bucket's total (it picks the packed field width).
     """
     span = high - low
-    if sum(len(counts) for _, counts in items) * 4 < span:
-        # Few short runs over a wide span (sparse slots): add element by element.
-        merged = [0] * span
-        for offset, counts in items:
-            for k, value in enumerate(counts, offset - low):
-                merged[k] += value
+    lengths = [len(counts) for _, counts in items]
+    widest = max(lengths)
+    if (sum(lengths) - widest) * 4 < span:
+        # Short runs, but for at most one (sparse slots; or a window read as a running
+        # sum plus the open slot): copy the widest at C speed, add the rest bucket by bucket.
+        wide = lengths.index(widest)
+        offset, counts = items[wide]
+        merged = [0] * (offset - low)
+        merged += counts
+        merged += [0] * (high - offset - widest)
+        for k, (offset, counts) in enumerate(items):
+            if k != wide:
+                for index, value in enumerate(counts, offset - low):
+                    merged[index] += value
         return narrowest(merged) if store else merged
     # Wide runs: packed, each run is one integer addition (``metrics_core._packed``).
     width = FIELD if count < WIDE else 8

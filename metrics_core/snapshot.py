@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from operator import add
 from typing import Any
 
 import attrs
 
-from metrics_core._packed import Counts
 from metrics_core._validation import MAX_VALUE, shown
 from metrics_core.durations import parse_duration
-from metrics_core.sketch import EMPTY, BucketData, merge_all, quantiles
+from metrics_core.sketch import BucketData, merge_all, quantiles
 from metrics_core.tags import Tags
 from metrics_core.values import MetricKind
 from metrics_core.windows import WindowView
@@ -205,7 +203,9 @@ class DistributionSeries:
         summary: WindowSummary | None = self._memo.get(key)
         if summary is None:
             parts, start = self.window.parts(key[1], now)
-            summary = self._remember(key, WindowSummary(start, now, merge_for_read(parts)))
+            summary = self._remember(
+                key, WindowSummary(start, now, merge_all(parts, compact=False))
+            )
         return summary
 
     def _remember(self, key: tuple[str, float, float], value: Any) -> Any:
@@ -215,51 +215,6 @@ class DistributionSeries:
             memo.clear()
         memo[key] = value
         return value
-
-
-def merge_for_read(parts: Sequence[BucketData]) -> BucketData:
-    """``merge_all(parts, compact=False)``, quicker for one wide part and a few thin ones.
-
-    A window is usually one running sum (hundreds of buckets) plus the open slot
-    (a bucket or two): the wide part's counts are copied at C speed and the thin
-    ones added bucket by bucket, where ``merge_all`` adds every part in full.
-    """
-    items = [part for part in parts if part.count]
-    if len(items) < 2:
-        return items[0] if items else EMPTY
-    return BucketData(
-        sum([part.count for part in items]),
-        math.fsum([part.total for part in items]),
-        min([part.minimum for part in items]),
-        max([part.maximum for part in items]),
-        sum([part.zeros for part in items]),
-        _add_runs([part.positive for part in items if len(part.positive[1])]),
-        _add_runs([part.negative for part in items if len(part.negative[1])]),
-    )
-
-
-def _add_runs(runs: list[tuple[int, Counts]]) -> tuple[int, Counts]:
-    """The bucket-wise sum of ``(offset, counts)`` runs over the span they cover together."""
-    if not runs:
-        return (0, ())
-    low = min([offset for offset, _ in runs])
-    high = max([offset + len(counts) for offset, counts in runs])
-    widest = max(range(len(runs)), key=lambda k: len(runs[k][1]))
-    offset, counts = runs[widest]
-    merged = [0] * (offset - low)
-    merged += counts
-    merged += [0] * (high - offset - len(counts))
-    for k, (offset, counts) in enumerate(runs):
-        if k == widest:
-            continue
-        start = offset - low
-        if len(counts) <= 8:
-            for index, count in enumerate(counts, start):
-                merged[index] += count
-        else:
-            end = start + len(counts)
-            merged[start:end] = map(add, merged[start:end], counts)
-    return (low, merged)
 
 
 Series = CounterSeries | GaugeSeries | DistributionSeries

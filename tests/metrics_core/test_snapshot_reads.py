@@ -1,4 +1,4 @@
-"""Window answers of snapshot series: remembered per series, merged as merge_all would."""
+"""Window answers of snapshot series: remembered per series, merged exactly."""
 
 from __future__ import annotations
 
@@ -12,38 +12,43 @@ from metrics_core.clock import ManualClock
 from metrics_core.query import QUERY_NAMES, all_version_metrics
 from metrics_core.registry.aggregating import AggregatingRegistry
 from metrics_core.sketch import BucketData, merge_all, quantiles
-from metrics_core.snapshot import DistributionSeries, merge_for_read
+from metrics_core.snapshot import DistributionSeries
 
 BERT = {names.MODEL_NAME: "bert", names.VERSION: "v1"}
 
 # Magnitudes from 1e-3 up: a value near 1e-300 would make every sketch 60,000 buckets wide.
 values = st.one_of(st.just(0.0), st.floats(1e-3, 1e6), st.floats(-1e6, -1e-3))
-parts = st.lists(st.lists(values, max_size=30).map(BucketData.of), max_size=6)
+
+
+values_lists = st.lists(st.lists(values, max_size=30), max_size=6)
 
 
 @settings(deadline=None, max_examples=200)
-@given(parts=parts)
-def test_merge_for_read_is_merge_all(parts: list[BucketData]) -> None:
-    merged = merge_for_read(parts)
-    expected = merge_all(parts, compact=False)
+@given(value_lists=values_lists)
+def test_a_merge_read_once_is_the_summary_of_every_value(value_lists: list[list[float]]) -> None:
+    parts = [BucketData.of(part) for part in value_lists]
+    merged = merge_all(parts, compact=False)  # a window's merge: copied widest, or packed
+    expected = BucketData.of([value for part in value_lists for value in part])
 
     assert merged.count == expected.count
     assert merged.zeros == expected.zeros
-    assert merged.total == expected.total
+    assert merged.total == math.fsum(part.total for part in parts)
     assert (merged.minimum, merged.maximum) == (expected.minimum, expected.maximum)
     assert merged.positive_buckets() == expected.positive_buckets()
     assert merged.negative_buckets() == expected.negative_buckets()
+    stored = merge_all(parts)
     qs = (0.0, 0.01, 0.5, 0.95, 0.99, 1.0)
-    assert str(quantiles(merged, qs)) == str(quantiles(expected, qs))  # NaN-safe, bit for bit
+    assert str(quantiles(merged, qs)) == str(quantiles(stored, qs))  # NaN-safe, bit for bit
 
 
-def test_merge_for_read_of_one_wide_part_and_an_open_slot() -> None:
-    wide = BucketData.of([1.0 + k for k in range(500)])
-    slot = BucketData.of([0.5, 700.0, -3.0, 0.0])
+def test_a_wide_part_and_an_open_slot_merge_exactly() -> None:
+    wide_values = [1.0 + k for k in range(500)]
+    slot_values = [0.5, 700.0, -3.0, 0.0]
 
-    merged = merge_for_read([wide, slot])
+    merged = merge_all([BucketData.of(wide_values), BucketData.of(slot_values)], compact=False)
 
-    assert merged.positive_buckets() == merge_all([wide, slot]).positive_buckets()
+    expected = BucketData.of(wide_values + slot_values)
+    assert merged.positive_buckets() == expected.positive_buckets()
     assert merged.negative_buckets() == BucketData.of([-3.0]).negative_buckets()
     assert merged.count == 504
     assert merged.zeros == 1
