@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Protocol, TypeVar
 
-from metrics_core._packed import EMPTY_RUN, FIELD, WIDE, PackedRun, compact, shifted, widened
+from metrics_core._packed import PackedCounts, compact
 from metrics_core.sketch import EMPTY, BucketData
 
 T = TypeVar("T")
@@ -54,54 +54,36 @@ class SumBlock:
         return tuple(self._values)
 
 
-class SketchBlock:
+class SketchBlock(PackedCounts):
     """A distribution's block: counts added, packed, as each slot closes."""
 
-    __slots__ = (
-        "_frozen", "_width", "count", "maximum", "minimum", "negative", "positive", "totals",
-        "zeros",
-    )  # fmt: skip
+    __slots__ = ("_frozen", "maximum", "minimum", "totals")
 
     def __init__(self, first: BucketData) -> None:
+        super().__init__()
+        self.totals: list[float] = []
+        self.minimum = math.inf
+        self.maximum = -math.inf
+        self.add(first)
         self._frozen: BucketData | None = first if first.count else EMPTY
-        self._width = FIELD
-        self.count = first.count
-        self.totals = [first.total]
-        self.minimum = first.minimum
-        self.maximum = first.maximum
-        self.zeros = first.zeros
-        self.positive: PackedRun = shifted(EMPTY_RUN, *first.positive, 1)
-        self.negative: PackedRun = shifted(EMPTY_RUN, *first.negative, 1)
 
     def add(self, data: BucketData) -> None:
         """Add one more closed slot (or finer block)."""
         if not data.count:
             return
         self._frozen = None
-        count = self.count = self.count + data.count
         self.totals.append(data.total)
         if data.minimum < self.minimum:
             self.minimum = data.minimum
         if data.maximum > self.maximum:
             self.maximum = data.maximum
-        self.zeros += data.zeros
-        width = self._width
-        if count >= WIDE and width == FIELD:
-            self.positive = widened(self.positive, width, 8)
-            self.negative = widened(self.negative, width, 8)
-            width = self._width = 8
-        offset, counts = data.positive
-        if len(counts):
-            self.positive = shifted(self.positive, offset, counts, 1, width)
-        offset, counts = data.negative
-        if len(counts):
-            self.negative = shifted(self.negative, offset, counts, 1, width)
+        self.apply(data, 1)
 
     def value(self) -> BucketData:
         """The block's summary, built once per change."""
         frozen = self._frozen
         if frozen is None:
-            width = self._width
+            width = self.width
             frozen = self._frozen = BucketData(
                 self.count,
                 math.fsum(self.totals),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from typing import Protocol
 
 FIELD = 4
 """Bytes per bucket while no count can pass 32 bits."""
@@ -130,3 +131,57 @@ def widened(run: PackedRun, width: int, to: int) -> PackedRun:
     if not span:
         return run
     return low, pack(unpack(run, width), to), span
+
+
+class Slot(Protocol):
+    """What ``PackedCounts`` reads of a slot (a ``BucketData``)."""
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def zeros(self) -> int: ...
+
+    @property
+    def positive(self) -> tuple[int, Counts]: ...
+
+    @property
+    def negative(self) -> tuple[int, Counts]: ...
+
+
+class PackedCounts:
+    """Observation, zero and bucket counts of slots added (and taken out), packed.
+
+    The base of running sums and blocks in progress: ``apply`` adds (sign 1) or takes
+    out (-1) one slot, widening the fields to 8 bytes before the observations held
+    could pass 32 bits in one bucket. Not thread-safe by itself.
+    """
+
+    __slots__ = ("count", "negative", "positive", "width", "zeros")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.zeros = 0
+        self.width = FIELD
+        self.positive: PackedRun = EMPTY_RUN
+        self.negative: PackedRun = EMPTY_RUN
+
+    def apply(self, data: Slot, sign: int) -> None:
+        """Add (``sign`` 1) or take out (``sign`` -1) one slot's counts."""
+        count = self.count = self.count + sign * data.count
+        self.zeros += sign * data.zeros
+        if not count:  # empty again: drop the width the old slots spanned
+            self.zeros = 0
+            self.positive = self.negative = EMPTY_RUN
+            return
+        width = self.width
+        if count >= WIDE and width == FIELD:  # a bucket could pass 32 bits: widen the fields
+            self.positive = widened(self.positive, width, 8)
+            self.negative = widened(self.negative, width, 8)
+            width = self.width = 8
+        offset, counts = data.positive
+        if len(counts):
+            self.positive = shifted(self.positive, offset, counts, sign, width)
+        offset, counts = data.negative
+        if len(counts):
+            self.negative = shifted(self.negative, offset, counts, sign, width)

@@ -16,29 +16,35 @@ import math
 from array import array
 from collections.abc import Sequence
 
-from metrics_core._packed import EMPTY_RUN, FIELD, WIDE, PackedRun, shifted, unpack, widened
+from metrics_core._packed import (
+    EMPTY_RUN,
+    FIELD,
+    WIDE,
+    PackedCounts,
+    PackedRun,
+    Slot,
+    shifted,
+    unpack,
+    widened,
+)
 from metrics_core.sketch import BucketData
 
 Run = tuple[int, "array[int]"]
 """``(offset, counts)`` of a frozen running sum."""
 
 
-class RingSum:
+class RingSum(PackedCounts):
     """Bucket counts of the newest ``size`` slots of a ring; not thread-safe by itself.
 
     The counts are packed (``metrics_core._packed``): adding or taking out a slot a
     few hundred buckets wide is one integer operation, not one per bucket.
     """
 
-    __slots__ = ("_frozen", "_width", "count", "negative", "positive", "size", "zeros")
+    __slots__ = ("_frozen", "size")
 
     def __init__(self, size: int) -> None:
+        super().__init__()
         self.size = size
-        self.count = 0
-        self.zeros = 0
-        self._width = FIELD
-        self.positive: PackedRun = EMPTY_RUN
-        self.negative: PackedRun = EMPTY_RUN
         self._frozen: FrozenSum | None = None
 
     def swap(self, added: BucketData, removed: BucketData) -> None:
@@ -49,7 +55,7 @@ class RingSum:
         if (
             len(new_counts) == 1  # one bucket each, inside the run: a sparse series' slots
             and len(old_counts) == 1
-            and self._width == FIELD
+            and self.width == FIELD
             and self.count + added.count < WIDE
             and 0 <= new_offset - low < span
             and 0 <= old_offset - low < span
@@ -68,32 +74,16 @@ class RingSum:
         self.apply(added, 1)
         self.apply(removed, -1)
 
-    def apply(self, data: BucketData, sign: int) -> None:
+    def apply(self, data: Slot, sign: int) -> None:
         """Add (``sign`` 1) or subtract (``sign`` -1) one slot."""
         self._frozen = None
-        count = self.count = self.count + sign * data.count
-        self.zeros += sign * data.zeros
-        if not count:  # empty again: drop the width the old slots spanned
-            self.zeros = 0
-            self.positive = self.negative = EMPTY_RUN
-            return
-        width = self._width
-        if count >= WIDE and width == FIELD:  # a bucket could pass 32 bits: widen the fields
-            self.positive = widened(self.positive, width, 8)
-            self.negative = widened(self.negative, width, 8)
-            width = self._width = 8
-        offset, counts = data.positive
-        if len(counts):
-            self.positive = shifted(self.positive, offset, counts, sign, width)
-        offset, counts = data.negative
-        if len(counts):
-            self.negative = shifted(self.negative, offset, counts, sign, width)
+        PackedCounts.apply(self, data, sign)
 
     def frozen(self) -> FrozenSum:
         """An immutable copy, kept until the next change."""
         if self._frozen is None:
             self._frozen = FrozenSum(
-                self.size, self.count, self.zeros, self.positive, self.negative, self._width
+                self.size, self.count, self.zeros, self.positive, self.negative, self.width
             )
         return self._frozen
 
@@ -176,8 +166,8 @@ def window_data(
         width = best.width
         if sign > 0 and width == FIELD and count + sum(p.count for _, p in between) >= WIDE:
             width = 8
-        pos_run = best.positive_run if width == best.width else widened(best.positive_run, 4, 8)
-        neg_run = best.negative_run if width == best.width else widened(best.negative_run, 4, 8)
+        pos_run = best.positive_run if width == best.width else widened(best.positive_run, FIELD, 8)
+        neg_run = best.negative_run if width == best.width else widened(best.negative_run, FIELD, 8)
         for _, part in between:
             count += sign * part.count
             zeros += sign * part.zeros

@@ -267,29 +267,25 @@ class WindowedDistribution:
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
+        self.positive: dict[int, int] = {}
+        self.negative: dict[int, int] = {}
         self._reset()
 
     def _reset(self) -> None:
-        self.count = 0
+        # A closed slot holds copies: the open slot's maps are emptied, not replaced.
+        self.count = self.zeros = 0
         self.total = 0.0
         self.minimum = math.inf
         self.maximum = -math.inf
-        self.zeros = 0
-        self.positive: dict[int, int] = {}
-        self.negative: dict[int, int] = {}
+        self.positive.clear()
+        if self.negative:
+            self.negative.clear()
 
     def rotate(self, now: float) -> None:
         """Close the open slot and open the one holding ``now``."""
         if self.count:
             self._tiers.close(self._open_start, self._open_data())
-            # The closed slot holds copies: the open slot's maps are emptied, not replaced.
-            self.count = self.zeros = 0
-            self.total = 0.0
-            self.minimum = math.inf
-            self.maximum = -math.inf
-            self.positive.clear()
-            if self.negative:
-                self.negative.clear()
+            self._reset()
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
 
