@@ -229,11 +229,12 @@ class FamilyBuilder:
         for (labels, _key), series in members:
             assert isinstance(series, DistributionSeries)
             # client_golang's convention: quantiles over the window, count and sum cumulative.
-            values = series.window_summary(window, now).quantiles(*qs)
-            total = series.total
-            if series.kind is MetricKind.TIMER:  # recorded in ms, exported in seconds
-                values = [value / MS_PER_SECOND for value in values]
-                total /= MS_PER_SECOND
+            kind = series.kind
+            values = [
+                in_export_unit(value, kind)
+                for value in series.window_summary(window, now).quantiles(*qs)
+            ]
+            total = in_export_unit(series.total, kind)
             count = sum(series.bucket_counts)
             sink.summary(family, series.tags, labels, quantile_labels, values, count, total)
 

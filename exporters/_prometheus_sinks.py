@@ -104,11 +104,7 @@ class MetricSink:
         cumulative: list[int],
         total: float,
     ) -> None:
-        family = self.families[-1]
-        for le, count in zip(les, cumulative, strict=True):
-            family.add_sample(name + "_bucket", {**labels, "le": le}, count)
-        family.add_sample(name + "_count", dict(labels), cumulative[-1])
-        family.add_sample(name + "_sum", dict(labels), total)
+        self._series(name, name + "_bucket", labels, "le", les, cumulative, cumulative[-1], total)
 
     def summary(
         self,
@@ -120,9 +116,23 @@ class MetricSink:
         count: int,
         total: float,
     ) -> None:
+        self._series(name, name, labels, "quantile", quantile_labels, values, count, total)
+
+    def _series(
+        self,
+        name: str,
+        sample: str,
+        labels: dict[str, str],
+        key: str,
+        texts: Sequence[str],
+        values: Sequence[float],
+        count: int,
+        total: float,
+    ) -> None:
+        """``sample`` per ``key`` text and value, then ``name_count`` and ``name_sum``."""
         family = self.families[-1]
-        for label, value in zip(quantile_labels, values, strict=True):
-            family.add_sample(name, {**labels, "quantile": label}, value)
+        for text, value in zip(texts, values, strict=True):
+            family.add_sample(sample, {**labels, key: text}, value)
         family.add_sample(name + "_count", dict(labels), count)
         family.add_sample(name + "_sum", dict(labels), total)
 
@@ -200,7 +210,10 @@ class TextSink:
         cumulative: list[int],
         total: float,
     ) -> None:
-        starts = self._lines.get((name, tags, les), lambda: _histogram_starts(name, labels, les))
+        starts = self._lines.get(
+            (name, tags, les),
+            lambda: _series_starts(name, name + "_bucket", labels, "le", les),
+        )
         # Counts are ints >= 0: never -0.0, so the number cache serves every one.
         texts = list(map(self._numbers.__getitem__, cumulative))
         texts.append(texts[-1])
@@ -218,7 +231,8 @@ class TextSink:
         total: float,
     ) -> None:
         starts = self._lines.get(
-            (name, tags, quantile_labels), lambda: _summary_starts(name, labels, quantile_labels)
+            (name, tags, quantile_labels),
+            lambda: _series_starts(name, name, labels, "quantile", quantile_labels),
         )
         texts = list(map(self._number, values))
         texts.append(self._numbers[count])
@@ -256,16 +270,11 @@ def _line_start(name: str, labels: dict[str, str], extra: tuple[str, str] | None
     return f"{name}{{{inner}}} " if inner else f"{name} "
 
 
-def _histogram_starts(name: str, labels: dict[str, str], les: Sequence[str]) -> tuple[str, ...]:
-    bucket = name + "_bucket"
-    starts = [_line_start(bucket, labels, ("le", le)) for le in les]
-    return (*starts, _line_start(name + "_count", labels), _line_start(name + "_sum", labels))
-
-
-def _summary_starts(
-    name: str, labels: dict[str, str], quantile_labels: Sequence[str]
+def _series_starts(
+    name: str, sample: str, labels: dict[str, str], key: str, texts: Sequence[str]
 ) -> tuple[str, ...]:
-    starts = [_line_start(name, labels, ("quantile", label)) for label in quantile_labels]
+    """Line beginnings of ``sample`` per ``key`` text, then of ``name_count`` and ``name_sum``."""
+    starts = [_line_start(sample, labels, (key, text)) for text in texts]
     return (*starts, _line_start(name + "_count", labels), _line_start(name + "_sum", labels))
 
 

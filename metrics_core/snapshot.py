@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -33,6 +33,23 @@ Window = timedelta | float | int | str
 """A window length: a ``timedelta``, a number of seconds, or text like ``"5m"``."""
 
 _MEMO_SIZE = 8  # window answers a series keeps: a few windows read at one or two instants
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _remembered(memo: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """``memo[key]``, made by ``make()`` when missing; a full memo starts over.
+
+    Readers in several threads may race here: at worst an answer is computed twice.
+    """
+    known = memo.get(key)
+    if known is None:
+        known = make()
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = known
+    return known
 
 
 def window_seconds(window: Window) -> float:
@@ -95,13 +112,9 @@ class WindowSummary:
 
     def quantiles(self, *qs: float) -> list[float]:
         """Several quantiles at once (remembered: a scrape and a query ask the same ones)."""
-        memo = self._quantiles
-        known = memo.get(qs)
-        if known is None:
-            known = tuple(quantiles(self.data, qs))
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[qs] = known
+        known: tuple[float, ...] = _remembered(
+            self._quantiles, qs, lambda: tuple(quantiles(self.data, qs))
+        )
         return list(known)
 
 
@@ -129,16 +142,13 @@ class CounterSeries:
 
     def window_total_since(self, window: Window, now: float) -> tuple[float, float]:
         """What was added during the ``window`` ending at ``now``, and its effective start."""
-        key = (window_seconds(window), now)
-        memo = self._memo
-        known = memo.get(key)
-        if known is None:
-            parts, start = self.window.parts(key[0], now)
-            known = (math.fsum(parts), start)
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[key] = known
-        return known
+        seconds = window_seconds(window)
+
+        def answer() -> tuple[float, float]:
+            parts, start = self.window.parts(seconds, now)
+            return math.fsum(parts), start
+
+        return _remembered(self._memo, (seconds, now), answer)
 
 
 @attrs.frozen(slots=True)
@@ -190,31 +200,25 @@ class DistributionSeries:
 
     def window_total(self, window: Window, now: float) -> float:
         """Sum of the observations in the ``window`` ending at ``now`` (no bucket merge)."""
-        key = ("total", window_seconds(window), now)
-        total: float | None = self._memo.get(key)
-        if total is None:
-            parts, _ = self.window.parts(key[1], now)
-            total = self._remember(key, math.fsum(part.total for part in parts))
+        seconds = window_seconds(window)
+
+        def answer() -> float:
+            parts, _ = self.window.parts(seconds, now)
+            return math.fsum(part.total for part in parts)
+
+        total: float = _remembered(self._memo, ("total", seconds, now), answer)
         return total
 
     def window_summary(self, window: Window, now: float) -> WindowSummary:
         """The distribution over the ``window`` ending at ``now``."""
-        key = ("summary", window_seconds(window), now)
-        summary: WindowSummary | None = self._memo.get(key)
-        if summary is None:
-            parts, start = self.window.parts(key[1], now)
-            summary = self._remember(
-                key, WindowSummary(start, now, merge_all(parts, compact=False))
-            )
-        return summary
+        seconds = window_seconds(window)
 
-    def _remember(self, key: tuple[str, float, float], value: Any) -> Any:
-        # Readers in several threads may race here: at worst an answer is computed twice.
-        memo = self._memo
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[key] = value
-        return value
+        def answer() -> WindowSummary:
+            parts, start = self.window.parts(seconds, now)
+            return WindowSummary(start, now, merge_all(parts, compact=False))
+
+        summary: WindowSummary = _remembered(self._memo, ("summary", seconds, now), answer)
+        return summary
 
 
 Series = CounterSeries | GaugeSeries | DistributionSeries
