@@ -140,7 +140,7 @@ class LiveGauge:
         return self.updated_at
 
     def record(self, value: float | GaugeReading) -> bool:
-        """Set the gauge to ``value`` (finite) or to read it; ``False`` if the series has expired."""
+        """Set the gauge to ``value`` (finite) or to read it; ``False`` once the series expired."""
         if (value.__class__ is not float and value.__class__ is not int) or not (
             -_MAX <= value <= _MAX
         ):
