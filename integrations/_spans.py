@@ -48,9 +48,10 @@ INVALID_SPAN_VALUE = "InvalidSpanValue"
 CURRENT_SPAN: ContextVar[InferenceSpan | None] = ContextVar("inference_span", default=None)
 """The span :func:`current_span` returns; ``track_inference`` sets it around the callee."""
 # Unique within the process and cheap: a uuid4 costs several times a counter step.
-# Formatted in C, in one call that no other thread can interleave with.
-_next_id = map(f"{secrets.token_hex(4)}-{{}}".format, itertools.count(1)).__next__
+_ID_PREFIX = secrets.token_hex(4) + "-"
+_ids = itertools.count(1)
 _log = get_logger("integrations.tracking")
+_new = object.__new__
 
 
 def current_span() -> InferenceSpan | None:
@@ -228,13 +229,17 @@ class InferenceSpan(SettableValues):
             raise RuntimeError("an InferenceSpan can be started only once")
         if stream:
             self._open_values().chunks = 0
+        self._begin()
+
+    def _begin(self) -> None:
+        """Emit ``InferenceStarted`` and start the clock; ``start()``'s checks are done."""
         bus = self._bus
         if bus is None:
             bus = self._bus = default_bus()
             warn_if_unheard(bus, InferenceCompleted)
         request_id = self.request_id
         if request_id is None:
-            request_id = self.request_id = _next_id()
+            request_id = self.request_id = f"{_ID_PREFIX}{next(_ids)}"
         if bus.has_listeners(InferenceStarted):
             found = self._attributes
             tags = NO_ATTRIBUTES if found is None else found.tags()
@@ -316,6 +321,29 @@ def completion_event(span: InferenceSpan, end: int) -> InferenceCompleted:
         stream_chars=values.chars,
         attributes=span._tags(),
     )
+
+
+def start_call(
+    model_name: str, version: str, bus: EventBus | None, attributes: Mapping[str, TagValue] | None
+) -> InferenceSpan:
+    """Make and start the span of one decorated call: ``InferenceSpan(...)`` then ``start()``.
+
+    The same span, made without calling the class (in CPython 3.11 a class call costs
+    more than the stores it makes) and without the checks that ``track_inference``
+    made once, at decoration.
+    """
+    span: InferenceSpan = _new(InferenceSpan)
+    span.model_name = model_name
+    span.version = version
+    span.request_id = None
+    span._bus = bus
+    span._started_ns = 0
+    span._ended = False
+    span._token = None
+    span._values = None
+    span._attributes = None if attributes is None else SpanAttributes(attributes, span._check_open)
+    span._begin()
+    return span
 
 
 def inference_span(

@@ -42,6 +42,7 @@ from integrations._spans import (
     current_span,
     inference_span,
     resolve_bus,
+    start_call,
 )
 from metrics_core.bus import EventBus
 from metrics_core.tags import TagValue
@@ -108,8 +109,7 @@ def _wrap_function(
     attributes: _Fixed = None,
 ) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = InferenceSpan(model_name, version, bus, None, attributes)
-        span.start()
+        span = start_call(model_name, version, bus, attributes)
         token = CURRENT_SPAN.set(span)
         try:
             result = func(*args, **kwargs)
@@ -132,8 +132,7 @@ def _wrap_coroutine(
     attributes: _Fixed = None,
 ) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = InferenceSpan(model_name, version, bus, None, attributes)
-        span.start()
+        span = start_call(model_name, version, bus, attributes)
         token = CURRENT_SPAN.set(span)
         try:
             result = await func(*args, **kwargs)
