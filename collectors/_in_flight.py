@@ -75,17 +75,20 @@ class InFlightCounts:
     def start(self, version: Version) -> None:
         """One more request of ``version`` in flight."""
         count = self._counts.get(version)
-        if count is None or count.retired or (count.read_by and count.read_by.expired):
+        if count is None:
             count = self._admit(version)
             if count is None:  # past the bound: not counted
                 return
         count.append(None)
-        if count.retired:  # dropped as idle as it stepped: undo, and count it anew
+        if count.retired:  # dropped as idle before or as it stepped: undo, count it anew
             self._undo(count)
             self.start(version)
             return
-        if count.read_by is None:
+        series = count.read_by
+        if series is None:
             self._show(count)
+        elif series.expired:
+            self._admit(version)  # shown again, now with this step
 
     def finish(self, version: Version) -> None:
         """One request of ``version`` less in flight; nothing for a version never started."""

@@ -108,16 +108,18 @@ def _wrap_function(
     bus: EventBus | None,
     attributes: _Fixed = None,
 ) -> Callable[..., Any]:
+    set_current, reset_current = CURRENT_SPAN.set, CURRENT_SPAN.reset  # no lookups per call
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         span = start_call(model_name, version, bus, attributes)
-        token = CURRENT_SPAN.set(span)
+        token = set_current(span)
         try:
             result = func(*args, **kwargs)
         except BaseException as error:
-            CURRENT_SPAN.reset(token)
+            reset_current(token)
             span.fail(error.__class__.__name__)
             raise
-        CURRENT_SPAN.reset(token)
+        reset_current(token)
         span.complete()
         return result
 
