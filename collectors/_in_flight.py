@@ -130,7 +130,7 @@ class InFlightCounts:
     def _bind(self, version: Version) -> BoundInstrument:
         registry = self._registry
         if registry is None:
-            raise RuntimeError("InFlightCounts is not bound: call bind() first")
+            raise RuntimeError("the collector is not bound: pass it to Metrics.collect()")
         tags = Tags({names.MODEL_NAME: version[0], names.VERSION: version[1]})
         return registry.instrument(MetricKind.GAUGE, names.IN_FLIGHT, tags)
 

@@ -189,3 +189,8 @@ def test_versions_dropped_while_other_threads_step_lose_no_request() -> None:
         thread.join(timeout=30)
     assert counts.count(("llm", "held")) == 1
     assert shown(registry, "held") == 1.0
+
+
+def test_counting_before_bind_raises() -> None:
+    with pytest.raises(RuntimeError, match="not bound: pass it to Metrics.collect"):
+        InFlightCounts().start(("llm", "v1"))
