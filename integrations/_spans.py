@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from time import perf_counter_ns
 from types import TracebackType
-from typing import Any
 
 from integrations._span_attributes import SpanAttributes
 from integrations._span_values import SettableValues, SpanValues
@@ -255,11 +254,9 @@ class InferenceSpan(SettableValues):
         bus = self._bus
         if bus is None or not bus.has_listeners(InferenceCompleted):
             return
-        started = self._started_ns
-        request_id: Any = self.request_id  # a str once started
         if self._values is None and self._attributes is None:  # nothing set: the common case
-            duration_ms = (end - started) / 1e6
-            bus.emit(prechecked_completed(self.model_name, self.version, request_id, duration_ms))
+            ms = (end - self._started_ns) / 1e6
+            bus.emit(prechecked_completed(self.model_name, self.version, self.request_id, ms))
             return
         try:
             event = completion_event(self, end)

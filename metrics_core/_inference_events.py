@@ -213,7 +213,7 @@ _COMPLETED_WRITER: Any = _WRITER
 
 
 def prechecked_started(
-    model_name: str, version: str, request_id: str, attributes: Attributes
+    model_name: str, version: str, request_id: str | None, attributes: Attributes
 ) -> InferenceStarted:
     """An ``InferenceStarted`` of fields the caller has checked (``attributes`` as stored)."""
     event = _new(_STARTED_WRITER)
@@ -228,7 +228,7 @@ def prechecked_started(
 
 
 def prechecked_completed(
-    model_name: str, version: str, request_id: str, duration_ms: float
+    model_name: str, version: str, request_id: str | None, duration_ms: float
 ) -> InferenceCompleted:
     """An ``InferenceCompleted`` with nothing optional set, of fields the caller has checked."""
     event = _new(_COMPLETED_WRITER)

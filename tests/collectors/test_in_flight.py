@@ -192,5 +192,5 @@ def test_versions_dropped_while_other_threads_step_lose_no_request() -> None:
 
 
 def test_counting_before_bind_raises() -> None:
-    with pytest.raises(RuntimeError, match="not bound: pass it to Metrics.collect"):
+    with pytest.raises(RuntimeError, match=r"not bound: pass it to Metrics\.collect"):
         InFlightCounts().start(("llm", "v1"))
