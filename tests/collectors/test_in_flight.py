@@ -7,6 +7,8 @@ import sys
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collectors._in_flight import InFlightCounts
 from metrics_core import names
@@ -194,3 +196,41 @@ def test_versions_dropped_while_other_threads_step_lose_no_request() -> None:
 def test_counting_before_bind_raises() -> None:
     with pytest.raises(RuntimeError, match=r"not bound: pass it to Metrics\.collect"):
         InFlightCounts().start(("llm", "v1"))
+
+
+STEPS = st.lists(
+    st.tuples(st.booleans(), st.sampled_from(["a", "b", "c", "d", "e"]), st.booleans()),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=STEPS, raw=st.booleans())
+def test_counts_and_gauges_follow_the_clamped_count_of_each_version(
+    steps: list[tuple[bool, str, bool]], raw: bool
+) -> None:
+    # The model: each version's count moves by one per step, never below 0; a finish of a
+    # version never started is ignored; past 3 versions, idle ones make room, else none.
+    clock = ManualClock(T0)
+    registry: Registry = RawRegistry(clock=clock) if raw else AggregatingRegistry(clock=clock)
+    counts = counts_for(registry, limit=3)
+    model: dict[str, int] = {}
+    for is_start, version, clear in steps:
+        if clear:
+            registry.clear()
+        if is_start:
+            if version not in model and len(model) >= 3:
+                for idle in [v for v, n in model.items() if n == 0]:
+                    del model[idle]
+            if version in model or len(model) < 3:
+                model[version] = model.get(version, 0) + 1
+            counts.start(("llm", version))
+        else:
+            if version in model:
+                model[version] = max(0, model[version] - 1)
+            counts.finish(("llm", version))
+        # The version just stepped shows its count (unless it was never counted).
+        expected = {model[version]} if version in model else {None, 0.0}
+        assert shown(registry, version) in expected
+    assert {v: counts.count(("llm", v)) for v in model} == model
+    assert len(counts) == len(model)
