@@ -22,6 +22,7 @@ from collections import deque
 
 from collectors._cache import MAX_CACHED_KEYS
 from metrics_core import names
+from metrics_core.events import InferenceStarted
 from metrics_core.registry import AggregatingRegistry, Registry
 from metrics_core.registry._live import GaugeReading, LiveGauge
 from metrics_core.registry.protocol import BoundInstrument
@@ -72,8 +73,9 @@ class InFlightCounts:
         found = self._counts.get(version)
         return 0 if found is None else len(found)
 
-    def start(self, version: Version) -> None:
-        """One more request of ``version`` in flight."""
+    def start(self, event: InferenceStarted) -> None:
+        """One more request of the event's version in flight (a handler of the bus)."""
+        version = (event.model_name, event.version)
         count = self._counts.get(version)
         if count is None:
             count = self._admit(version)
@@ -82,7 +84,7 @@ class InFlightCounts:
         count.append(None)
         if count.retired:  # dropped as idle before or as it stepped: undo, count it anew
             self._undo(count)
-            self.start(version)
+            self.start(event)
             return
         series = count.read_by
         if series is None:

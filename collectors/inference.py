@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from collectors._cache import cache_once
@@ -263,9 +263,18 @@ class InferenceCollector(BaseCollector):
             )
             self.registry.gauge(names.SAMPLING_RATE, tags, rate)
 
+    def listeners(self) -> Mapping[type[Event], Callable[[Any], object]]:
+        """The handlers of ``subscriptions``; ``InferenceStarted`` goes to the in-flight counts.
+
+        Straight to what :meth:`on_started` calls: one call less per request.
+        """
+        found = dict(super().listeners())
+        found[InferenceStarted] = self._in_flight.start
+        return found
+
     def on_started(self, event: InferenceStarted) -> None:
         """Count the request in flight."""
-        self._in_flight.start((event.model_name, event.version))
+        self._in_flight.start(event)
 
     def on_completed(self, event: InferenceCompleted) -> None:
         """Record a successful request and whatever else the event carries."""

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from collectors._in_flight import InFlightCounts
 from metrics_core import names
 from metrics_core.clock import ManualClock
+from metrics_core.events import InferenceStarted
 from metrics_core.registry import AggregatingRegistry, RawRegistry, Registry
 from metrics_core.snapshot import GaugeSeries
 
@@ -30,6 +31,10 @@ def shown(registry: Registry, version: str = "v1") -> float | None:
     ]
     assert len(found) <= 1 and all(isinstance(series, GaugeSeries) for series in found)
     return found[0].value if found and isinstance(found[0], GaugeSeries) else None
+
+
+def started(version: str) -> InferenceStarted:
+    return InferenceStarted(model_name="llm", version=version)
 
 
 def counts_for(registry: Registry, limit: int = 1_000) -> InFlightCounts:
@@ -58,7 +63,7 @@ def test_the_gauge_shows_every_request_inside_then_none(registry: Registry) -> N
     seen: list[float | None] = []
 
     def request() -> None:
-        counts.start(("llm", "v1"))
+        counts.start(started("v1"))
         inside.wait(timeout=30)
         leave.wait(timeout=30)
         counts.finish(("llm", "v1"))
@@ -89,7 +94,7 @@ def test_racing_threads_leave_the_exact_count(registry: Registry) -> None:
                 counts.finish(("llm", "v1"))
                 open_requests -= 1
             else:
-                counts.start(("llm", "v1"))
+                counts.start(started("v1"))
                 open_requests += 1
         for _ in range(open_requests - seed % 3):  # each thread leaves seed % 3 open
             counts.finish(("llm", "v1"))
@@ -111,10 +116,10 @@ def test_the_count_never_goes_below_zero_and_unknown_versions_get_no_gauge() -> 
     registry = AggregatingRegistry(clock=ManualClock(T0))
     counts = counts_for(registry)
     counts.finish(("llm", "v2"))
-    counts.start(("llm", "v1"))
+    counts.start(started("v1"))
     counts.finish(("llm", "v1"))
     counts.finish(("llm", "v1"))
-    counts.start(("llm", "v1"))
+    counts.start(started("v1"))
     assert (counts.count(("llm", "v1")), shown(registry)) == (1, 1.0)
     assert (counts.count(("llm", "v2")), shown(registry, "v2")) == (0, None)
 
@@ -123,13 +128,13 @@ def test_after_the_registry_is_cleared_the_next_step_shows_the_count_again() -> 
     registry = AggregatingRegistry(clock=ManualClock(T0))
     counts = counts_for(registry)
     for _ in range(3):
-        counts.start(("llm", "v1"))
+        counts.start(started("v1"))
     registry.clear()
     assert shown(registry) is None
     counts.finish(("llm", "v1"))
     assert shown(registry) == 2.0
     registry.clear()
-    counts.start(("llm", "v1"))
+    counts.start(started("v1"))
     assert shown(registry) == 3.0
 
 
@@ -137,11 +142,11 @@ def test_idle_versions_are_dropped_at_the_bound_then_new_ones_are_not_counted() 
     registry = AggregatingRegistry(clock=ManualClock(T0))
     counts = counts_for(registry, limit=3)
     for version in ("a", "b", "c"):
-        counts.start(("llm", version))
+        counts.start(started(version))
     counts.finish(("llm", "a"))
-    counts.start(("llm", "d"))  # "a" was idle: dropped to make room
+    counts.start(started("d"))  # "a" was idle: dropped to make room
     assert len(counts) == 3
-    counts.start(("llm", "e"))  # none idle: not counted
+    counts.start(started("e"))  # none idle: not counted
     assert [counts.count(("llm", v)) for v in "abcde"] == [0, 1, 1, 1, 0]
     assert len(counts) == 3
 
@@ -151,7 +156,7 @@ def test_versions_dropped_while_other_threads_step_lose_no_request() -> None:
     # at most two requests open (and all one of "held"), so there is always room.
     registry = AggregatingRegistry(clock=ManualClock(T0))
     counts = counts_for(registry, limit=2 * THREADS + 8)
-    counts.start(("llm", "held"))
+    counts.start(started("held"))
     inside = threading.Barrier(THREADS + 1)
     leave = threading.Barrier(THREADS + 1)
 
@@ -159,12 +164,12 @@ def test_versions_dropped_while_other_threads_step_lose_no_request() -> None:
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
-        counts.start(("llm", "held"))
+        counts.start(started("held"))
         for _ in range(1_000):
             version = ("llm", f"v{rng.randrange(VERSIONS)}")
-            counts.start(version)
+            counts.start(started(version[1]))
             other = ("llm", f"v{rng.randrange(VERSIONS)}")
-            counts.start(other)
+            counts.start(started(other[1]))
             counts.finish(other)
             if counts.count(version) < 1:  # its own request is open: it must be counted
                 uncounted.append(version)
@@ -195,7 +200,7 @@ def test_versions_dropped_while_other_threads_step_lose_no_request() -> None:
 
 def test_counting_before_bind_raises() -> None:
     with pytest.raises(RuntimeError, match=r"not bound: pass it to Metrics\.collect"):
-        InFlightCounts().start(("llm", "v1"))
+        InFlightCounts().start(started("v1"))
 
 
 STEPS = st.lists(
@@ -224,7 +229,7 @@ def test_counts_and_gauges_follow_the_clamped_count_of_each_version(
                     del model[idle]
             if version in model or len(model) < 3:
                 model[version] = model.get(version, 0) + 1
-            counts.start(("llm", version))
+            counts.start(started(version))
         else:
             if version in model:
                 model[version] = max(0, model[version] - 1)
