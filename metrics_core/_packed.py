@@ -143,14 +143,19 @@ def widened(run: PackedRun, width: int, to: int) -> PackedRun:
 
 
 def top(data: Slot) -> int:
-    """A bound on the largest bucket count of ``data`` (from its storage, not a scan)."""
-    bound = 0
-    for _, counts in (data.positive, data.negative):
-        if isinstance(counts, array):
-            bound = max(bound, (1 << (counts.itemsize << 3)) - 1)
-        elif counts:
-            bound = max(bound, *counts)
-    return min(bound, data.count)
+    """A bound on the largest bucket count of ``data``, from its storage (not a scan).
+
+    Arrays bound their counts by their width; short tuples (a sparse slot's few
+    buckets) by the slot's count.
+    """
+    count = data.count
+    pos = data.positive[1]
+    neg = data.negative[1]
+    if pos.__class__ is array and (neg.__class__ is array or not len(neg)):
+        size = max(pos.itemsize, neg.itemsize) if len(neg) else pos.itemsize  # type: ignore[union-attr]
+        limit = (1 << (size << 3)) - 1
+        return limit if limit < count else count
+    return count
 
 
 class Slot(Protocol):

@@ -34,7 +34,10 @@ class Ring(Protocol[T]):
 
     def __len__(self) -> int: ...
 
-    def append(self, start: float, value: T, settled: bool = True) -> None: ...
+    due: bool
+    """Whether ``settle`` has work to do."""
+
+    def append(self, start: float, value: T, settled: bool = True) -> int: ...
 
     def drop_oldest(self) -> None: ...
 
@@ -57,11 +60,15 @@ class PieceRing(Generic[T]):
     def __len__(self) -> int:
         return len(self._pieces)
 
-    def append(self, start: float, value: T, settled: bool = True) -> None:
-        """Keep one more closed slot (newest last)."""
-        del settled  # pieces are stored as they are
-        self._pieces.append((start, value))
+    due = False  # pieces are stored as they are: never anything to settle
+
+    def append(self, start: float, value: T, settled: bool = True) -> int:
+        """Keep one more closed slot (newest last); how many the ring holds now."""
+        del settled
+        pieces = self._pieces
+        pieces.append((start, value))
         self._frozen = None
+        return len(pieces)
 
     def drop_oldest(self) -> None:
         """Let the oldest slot go."""
@@ -73,7 +80,7 @@ class PieceRing(Generic[T]):
         return self._pieces[index][1]
 
     def settle(self) -> bool:
-        """Nothing to do: pieces are stored as they are."""
+        """Nothing to do: pieces are stored as they are (``False``)."""
         return False
 
     def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]:
@@ -95,8 +102,8 @@ class SketchRing:
     """
 
     __slots__ = (
-        "_frozen", "_loose", "_unchunked", "maximums", "minimums", "starts", "stored", "totals",
-        "within",
+        "_frozen", "_loose", "_unchunked", "due", "maximums", "minimums", "starts", "stored",
+        "totals", "within",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -108,37 +115,53 @@ class SketchRing:
         self.stored: list[BucketData | bytes] = []
         self._loose = 0  # the newest slots not encoded yet
         self._unchunked = 0  # the newest slots not in a chunk (nor given up on)
+        self.due = False  # whether ``settle`` has work to do
         self._frozen: tuple[FrozenRing, Sequence[float]] | None = None
 
     def __len__(self) -> int:
         return len(self.stored)
 
-    def append(self, start: float, data: BucketData, settled: bool = True) -> None:
-        """Keep one more closed slot (newest last); encoded now, or by a later ``settle``."""
+    def append(self, start: float, data: BucketData, settled: bool = True) -> int:
+        """Keep one more closed slot (newest last); how many the ring holds now.
+
+        The slot is encoded now, or by a later ``settle`` (``settled=False``).
+        """
         self.starts.append(start)
         self.totals.append(data.total)
         self.minimums.append(data.minimum)
         self.maximums.append(data.maximum)
         self.within.append(-1)
-        if settled and not self._loose:
-            self.stored.append(encode(data))
-        else:
-            self.stored.append(data)
+        stored = self.stored
+        if self._loose or not settled:  # the loose slots are the newest ones, in a row
+            stored.append(data)
             self._loose += 1
+            self.due = True
+        elif data.positive[1].__class__ is not array:  # a few buckets: kept as it is
+            stored.append(data)
+        else:
+            stored.append(encode(data))
         self._unchunked += 1
+        if self._unchunked >= CHUNK:
+            self.due = True
         self._frozen = None
+        return len(stored)
 
     def drop_oldest(self) -> None:
         """Let the oldest slot go (its chunk lives on while a neighbour still uses it)."""
         del self.starts[0], self.totals[0], self.minimums[0], self.maximums[0]
         del self.within[0], self.stored[0]
         held = len(self.stored)
-        self._loose = min(self._loose, held)
-        self._unchunked = min(self._unchunked, held)
+        if self._unchunked > held:
+            self._unchunked = held
+            if self._loose > held:
+                self._loose = held
         self._frozen = None
 
     def value(self, index: int) -> BucketData:
         """The summary of slot ``index``."""
+        entry = self.stored[index]
+        if entry.__class__ is BucketData:
+            return entry
         return _value(self.stored, self.within, index, self.totals, self.minimums, self.maximums)
 
     def settle(self) -> bool:
@@ -146,24 +169,26 @@ class SketchRing:
 
         A frozen copy holding the slots changed stays valid: they decode the same.
         """
+        worked = False
         stored = self.stored
         if self._loose:
             index = len(stored) - self._loose
             stored[index] = encode(self.value(index))
             self._loose -= 1
-            return True
-        if self._unchunked < CHUNK:
-            return False
-        first = len(stored) - self._unchunked
-        self._unchunked -= CHUNK
-        entries = stored[first : first + CHUNK]
-        if not all(entry.__class__ is bytes for entry in entries):
-            return False  # small slots (a sparse series'): kept as they are
-        chunk = Chunk.of(cast("list[bytes]", entries))
-        if chunk is not None:
-            stored[first : first + CHUNK] = [chunk] * CHUNK
-            self.within[first : first + CHUNK] = _POSITIONS
-        return True
+            worked = True
+        elif self._unchunked >= CHUNK:
+            first = len(stored) - self._unchunked
+            self._unchunked -= CHUNK
+            entries = stored[first : first + CHUNK]
+            # Small slots among them (a sparse series'): all kept as they are.
+            if all(entry.__class__ is bytes for entry in entries):
+                chunk = Chunk.of(cast("list[bytes]", entries))
+                if chunk is not None:
+                    stored[first : first + CHUNK] = [chunk] * CHUNK
+                    self.within[first : first + CHUNK] = _POSITIONS
+                    worked = True
+        self.due = self._loose > 0 or self._unchunked >= CHUNK
+        return worked
 
     def frozen(self) -> tuple[FrozenRing, Sequence[float]]:
         """An immutable copy (and its starts), kept until the next change."""

@@ -117,7 +117,7 @@ class _Tiers(Generic[T]):
     is kept as it is and encoded by the next second's close (``Ring.settle``).
     """
 
-    __slots__ = ("_block", "_on_block", "_sums", "closed", "pending")
+    __slots__ = ("_block", "_due", "_on_block", "_sums", "closed", "pending")
 
     def __init__(
         self,
@@ -130,21 +130,25 @@ class _Tiers(Generic[T]):
         self._on_block = on_block
         self._sums = None if sums is None else [[RingSum(n) for n in sizes] for sizes in sums]
         self.closed: list[Ring[T]] = [ring() for _ in TIERS]
+        self._due = False  # a ring has encoding work left (``Ring.settle``)
         self.pending: list[tuple[float, Block[T]] | None] = [None] * (len(TIERS) - 1)
 
     def close(self, start: float, value: T) -> None:
         """Keep a closed one-second slot and roll it up."""
-        closed = self.closed
-        for ring in closed[::-1]:  # one step of encoding left, the coarsest first
-            if ring.settle():
-                break
+        if self._due:  # one step of the encoding left, the coarsest ring first
+            worked = False
+            for ring in self.closed[::-1]:
+                if ring.due and not worked:
+                    worked = ring.settle()
+            self._due = any([ring.due for ring in self.closed])
         self._append(0, start, value, True)
         self._push(1, start, value)
 
     def _append(self, tier: int, start: float, value: T, settled: bool) -> None:
         ring = self.closed[tier]
-        ring.append(start, value, settled)
-        held = len(ring)
+        held = ring.append(start, value, settled)
+        if ring.due:
+            self._due = True
         if self._sums is not None:
             for ring_sum in self._sums[tier]:
                 if held > ring_sum.size:  # the slot that leaves the newest ``size`` goes out
