@@ -57,7 +57,7 @@ class RingSum(PackedCounts):
         if (
             len(new_counts) == 1  # one bucket each, inside the run: a sparse series' slots
             and len(old_counts) == 1
-            and not (min(self.count, self.peak) + added.count) >> bits  # no field overflows
+            and not ((self.peak if self.peak < self.count else self.count) + added.count) >> bits
             and 0 <= new_offset - low < span
             and 0 <= old_offset - low < span
             and not added.zeros + removed.zeros

@@ -101,16 +101,12 @@ class SketchRing:
     not in a chunk yet), so no single event pays for more than one.
     """
 
-    __slots__ = (
-        "_frozen", "_loose", "_unchunked", "due", "maximums", "minimums", "starts", "stored",
-        "totals", "within",
-    )  # fmt: skip
+    __slots__ = ("_columns", "_frozen", "_loose", "_unchunked", "due", "stored", "within")
 
     def __init__(self) -> None:
-        self.starts = array("d")
-        self.totals = array("d")
-        self.minimums = array("d")
-        self.maximums = array("d")
+        # Start, total, minimum and maximum of each slot, in a row: one append and one
+        # deletion per slot (a frozen copy splits them into four arrays).
+        self._columns = array("d")
         self.within = array("b")
         self.stored: list[BucketData | bytes] = []
         self._loose = 0  # the newest slots not encoded yet
@@ -126,10 +122,7 @@ class SketchRing:
 
         The slot is encoded now, or by a later ``settle`` (``settled=False``).
         """
-        self.starts.append(start)
-        self.totals.append(data.total)
-        self.minimums.append(data.minimum)
-        self.maximums.append(data.maximum)
+        self._columns.extend((start, data.total, data.minimum, data.maximum))
         self.within.append(-1)
         stored = self.stored
         if self._loose or not settled:  # the loose slots are the newest ones, in a row
@@ -148,8 +141,7 @@ class SketchRing:
 
     def drop_oldest(self) -> None:
         """Let the oldest slot go (its chunk lives on while a neighbour still uses it)."""
-        del self.starts[0], self.totals[0], self.minimums[0], self.maximums[0]
-        del self.within[0], self.stored[0]
+        del self._columns[:4], self.within[0], self.stored[0]
         held = len(self.stored)
         if self._unchunked > held:
             self._unchunked = held
@@ -162,7 +154,9 @@ class SketchRing:
         entry = self.stored[index]
         if entry.__class__ is BucketData:
             return entry
-        return _value(self.stored, self.within, index, self.totals, self.minimums, self.maximums)
+        at = 4 * index
+        columns = self._columns
+        return _value(entry, self.within[index], *columns[at + 1 : at + 4])
 
     def settle(self) -> bool:
         """Do one step of the encoding left, if any; whether there was one.
@@ -193,11 +187,12 @@ class SketchRing:
     def frozen(self) -> tuple[FrozenRing, Sequence[float]]:
         """An immutable copy (and its starts), kept until the next change."""
         if self._frozen is None:
+            columns = self._columns
             ring = FrozenRing(
-                self.starts[:],
-                self.totals[:],
-                self.minimums[:],
-                self.maximums[:],
+                columns[0::4],
+                columns[1::4],
+                columns[2::4],
+                columns[3::4],
                 tuple(self.stored),
                 self.within[:],
             )
@@ -209,17 +204,11 @@ _POSITIONS = array("b", range(CHUNK))
 
 
 def _value(
-    stored: Sequence[BucketData | bytes],
-    within: array,  # type: ignore[type-arg]
-    index: int,
-    totals: array,  # type: ignore[type-arg]
-    minimums: array,  # type: ignore[type-arg]
-    maximums: array,  # type: ignore[type-arg]
+    entry: BucketData | bytes, within: int, total: float, minimum: float, maximum: float
 ) -> BucketData:
-    entry = stored[index]
     if entry.__class__ is Chunk:
-        entry = entry.entries()[within[index]]
-    return decode(entry, totals[index], minimums[index], maximums[index])
+        entry = entry.entries()[within]
+    return decode(entry, total, minimum, maximum)
 
 
 class FrozenRing(Sequence[Piece[BucketData]]):
@@ -279,7 +268,13 @@ class FrozenRing(Sequence[Piece[BucketData]]):
 
     def value(self, index: int) -> BucketData:
         """The summary of slot ``index``."""
-        return _value(self.stored, self.within, index, self.totals, self.minimums, self.maximums)
+        return _value(
+            self.stored[index],
+            self.within[index],
+            self.totals[index],
+            self.minimums[index],
+            self.maximums[index],
+        )
 
     def values(self, first: int, last: int) -> list[BucketData]:
         """The summaries of slots ``first`` to ``last - 1`` (each chunk decompressed once)."""

@@ -37,6 +37,9 @@ RING_SUMS: tuple[tuple[int, ...], ...] = ((60,), (61, 30), (61, 30))
 """Per tier, how many newest slots each running sum of a distribution covers:
 whole rings (1 min, 10 min, 1 h) and halves (5 min, 30 min)."""
 
+_WIDTHS = tuple(width for width, _ in TIERS)
+_KEPT = tuple(kept for _, kept in TIERS)
+
 MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
 
@@ -155,11 +158,11 @@ class _Tiers(Generic[T]):
                     ring_sum.swap(value, ring.value(held - 1 - ring_sum.size))  # type: ignore[arg-type]
                 else:
                     ring_sum.apply(value, 1)  # type: ignore[arg-type]
-        if held > TIERS[tier][1]:
+        if held > _KEPT[tier]:
             ring.drop_oldest()
 
     def _push(self, tier: int, start: float, value: T) -> None:
-        width = TIERS[tier][0]
+        width = _WIDTHS[tier]
         block = start - start % width
         pending = self.pending[tier - 1]
         if pending is not None and pending[0] != block:
