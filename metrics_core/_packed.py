@@ -35,7 +35,16 @@ Counts = array | tuple[int, ...] | list[int]  # type: ignore[type-arg]
 
 _SHORT = 8  # a tuple of up to this many counts is smaller than an array
 _LITTLE = sys.byteorder == "little"
-_CODES = {4: "I", 8: "Q"}
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def width_for(count: int) -> int:
+    """The narrowest field (1, 2, 4 or 8 bytes) holding any bucket of ``count`` observations."""
+    if count < 1 << 8:
+        return 1
+    if count < 1 << 16:
+        return 2
+    return FIELD if count < WIDE else 8
 
 
 def narrowest(counts: list[int]) -> Counts:
@@ -133,6 +142,22 @@ def widened(run: PackedRun, width: int, to: int) -> PackedRun:
     return low, pack(unpack(run, width), to), span
 
 
+def top(data: Slot) -> int:
+    """A bound on the largest bucket count of ``data``, from its storage (not a scan).
+
+    Arrays bound their counts by their width; short tuples (a sparse slot's few
+    buckets) by the slot's count.
+    """
+    count = data.count
+    pos = data.positive[1]
+    neg = data.negative[1]
+    if pos.__class__ is array and (neg.__class__ is array or not len(neg)):
+        size = max(pos.itemsize, neg.itemsize) if len(neg) else pos.itemsize  # type: ignore[union-attr]
+        limit = (1 << (size << 3)) - 1
+        return limit if limit < count else count
+    return count
+
+
 class Slot(Protocol):
     """What ``PackedCounts`` reads of a slot (a ``BucketData``)."""
 
@@ -153,16 +178,19 @@ class PackedCounts:
     """Observation, zero and bucket counts of slots added (and taken out), packed.
 
     The base of running sums and blocks in progress: ``apply`` adds (sign 1) or takes
-    out (-1) one slot, widening the fields to 8 bytes before the observations held
-    could pass 32 bits in one bucket. Not thread-safe by itself.
+    out (-1) one slot, widening the fields (1, 2, 4, 8 bytes) before any bucket could
+    pass them. ``peak`` bounds every bucket from above: the sum of each slot's
+    largest possible bucket (``top``), so an hour of one-byte slots fits two-byte
+    fields however many observations it holds. Not thread-safe by itself.
     """
 
-    __slots__ = ("count", "negative", "positive", "width", "zeros")
+    __slots__ = ("count", "negative", "peak", "positive", "width", "zeros")
 
     def __init__(self) -> None:
         self.count = 0
         self.zeros = 0
-        self.width = FIELD
+        self.peak = 0
+        self.width = 1
         self.positive: PackedRun = EMPTY_RUN
         self.negative: PackedRun = EMPTY_RUN
 
@@ -170,15 +198,18 @@ class PackedCounts:
         """Add (``sign`` 1) or take out (``sign`` -1) one slot's counts."""
         count = self.count = self.count + sign * data.count
         self.zeros += sign * data.zeros
-        if not count:  # empty again: drop the width the old slots spanned
-            self.zeros = 0
+        if not count:  # empty again: drop the width and the buckets the old slots spanned
+            self.zeros = self.peak = 0
+            self.width = 1
             self.positive = self.negative = EMPTY_RUN
             return
+        peak = self.peak = self.peak + sign * top(data)
         width = self.width
-        if count >= WIDE and width == FIELD:  # a bucket could pass 32 bits: widen the fields
-            self.positive = widened(self.positive, width, 8)
-            self.negative = widened(self.negative, width, 8)
-            width = self.width = 8
+        if min(count, peak) >> (width << 3):  # a bucket could pass its field: widen
+            wider = width_for(min(count, peak))
+            self.positive = widened(self.positive, width, wider)
+            self.negative = widened(self.negative, width, wider)
+            width = self.width = wider
         offset, counts = data.positive
         if len(counts):
             self.positive = shifted(self.positive, offset, counts, sign, width)

@@ -19,14 +19,15 @@ from collections.abc import Sequence
 from metrics_core._packed import (
     EMPTY_RUN,
     FIELD,
-    WIDE,
     PackedCounts,
     PackedRun,
     Slot,
     shifted,
     unpack,
     widened,
+    width_for,
 )
+from metrics_core._rings import FrozenRing
 from metrics_core.sketch import BucketData
 
 Run = tuple[int, "array[int]"]
@@ -52,24 +53,27 @@ class RingSum(PackedCounts):
         new_offset, new_counts = added.positive
         old_offset, old_counts = removed.positive
         low, value, span = self.positive
+        bits = self.width << 3
         if (
             len(new_counts) == 1  # one bucket each, inside the run: a sparse series' slots
             and len(old_counts) == 1
-            and self.width == FIELD
-            and self.count + added.count < WIDE
+            and not (min(self.count, self.peak) + added.count) >> bits  # no field overflows
             and 0 <= new_offset - low < span
             and 0 <= old_offset - low < span
             and not added.zeros + removed.zeros
             and not len(added.negative[1]) + len(removed.negative[1])
         ):
             self._frozen = None
-            self.count += added.count - removed.count
+            moved = added.count - removed.count  # a one-bucket slot's count is its bucket's
+            self.count += moved
+            self.peak += moved
             if not self.count:
-                self.zeros = 0
+                self.zeros = self.peak = 0
+                self.width = 1
                 self.positive = self.negative = EMPTY_RUN
                 return
-            value += new_counts[0] << ((new_offset - low) << 5)  # 32-bit fields
-            self.positive = (low, value - (old_counts[0] << ((old_offset - low) << 5)), span)
+            value += new_counts[0] << ((new_offset - low) * bits)
+            self.positive = (low, value - (old_counts[0] << ((old_offset - low) * bits)), span)
             return
         self.apply(added, 1)
         self.apply(removed, -1)
@@ -134,14 +138,13 @@ class FrozenSum:
         return self._negative
 
 
-def window_data(
-    sums: Sequence[FrozenSum], ring: Sequence[tuple[float, BucketData]], first: int
-) -> BucketData | None:
-    """The merge of the values of ``ring[first:]`` (its newest slots) from a running sum.
+def window_data(sums: Sequence[FrozenSum], ring: FrozenRing, first: int) -> BucketData | None:
+    """The merge of the slots of ``ring`` from ``first`` on (its newest) from a running sum.
 
     Picks the sum covering the number of slots closest to the window's and adds or
     subtracts the slots in between (packed: one integer operation per slot). ``None``
     when merging the slots directly is no dearer (few slots, or no sum close enough).
+    The window's total, minimum and maximum are reductions over the ring's columns.
     """
     held = len(ring)
     wanted = held - first
@@ -154,21 +157,22 @@ def window_data(
     if best is None:
         return None
     covered = min(best.size, held)
-    inside = [value for _, value in ring[first:]]
     count, zeros = best.count, best.zeros
     if covered > wanted:  # the sum reaches further back: take the older slots out
-        between, sign = ring[held - covered : first], -1
+        between, sign = ring.values(held - covered, first), -1
     else:  # the window reaches further back: put the older slots in
-        between, sign = ring[first : held - covered], 1
+        between, sign = ring.values(first, held - covered), 1
     if not between:  # the sum is the window: its counts are shared, not copied
         positive, negative = best.positive, best.negative
     else:
         width = best.width
-        if sign > 0 and width == FIELD and count + sum(p.count for _, p in between) >= WIDE:
-            width = 8
-        pos_run = best.positive_run if width == best.width else widened(best.positive_run, FIELD, 8)
-        neg_run = best.negative_run if width == best.width else widened(best.negative_run, FIELD, 8)
-        for _, part in between:
+        if sign > 0:  # counts grow: the fields may have to widen
+            width = max(width, width_for(count + sum([part.count for part in between])))
+        pos_run, neg_run = best.positive_run, best.negative_run
+        if width != best.width:
+            pos_run = widened(pos_run, best.width, width)
+            neg_run = widened(neg_run, best.width, width)
+        for part in between:
             count += sign * part.count
             zeros += sign * part.zeros
             pos_run = shifted(pos_run, *part.positive, sign, width)
@@ -177,9 +181,9 @@ def window_data(
         negative = (neg_run[0], unpack(neg_run, width))
     return BucketData(
         count,
-        math.fsum([part.total for part in inside]),
-        min([part.minimum for part in inside]),
-        max([part.maximum for part in inside]),
+        math.fsum(ring.totals[first:]),
+        min(ring.minimums[first:]),
+        max(ring.maximums[first:]),
         zeros,
         positive,
         negative,

@@ -20,7 +20,7 @@ from itertools import accumulate
 
 import attrs
 
-from metrics_core._packed import FIELD, WIDE, Counts, compact, narrowest, pack, unpack
+from metrics_core._packed import Counts, compact, narrowest, pack, unpack, width_for
 
 SCALE = 6
 """Resolution: 2**SCALE buckets per power of two."""
@@ -84,7 +84,7 @@ def _merge_runs(
                     merged[index] += value
         return narrowest(merged) if store else merged
     # Wide runs: packed, each run is one integer addition (``metrics_core._packed``).
-    width = FIELD if count < WIDE else 8
+    width = width_for(count)
     bits = 8 * width
     packed = 0
     for offset, counts in items:

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
-from operator import itemgetter
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar, cast
 
 import attrs
 
 from metrics_core._blocks import Block, SketchBlock, SumBlock
 from metrics_core._ring_sums import FrozenSum, RingSum, window_data
+from metrics_core._rings import FrozenRing, Piece, PieceRing, Ring, SketchRing
 from metrics_core.sketch import EMPTY, BucketData, merge_all
 
 TIERS: tuple[tuple[int, int], ...] = ((1, 60), (10, 61), (60, 61))
@@ -37,14 +37,10 @@ RING_SUMS: tuple[tuple[int, ...], ...] = ((60,), (61, 30), (61, 30))
 """Per tier, how many newest slots each running sum of a distribution covers:
 whole rings (1 min, 10 min, 1 h) and halves (5 min, 30 min)."""
 
-_start_of = itemgetter(0)
-
 MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
 
 T = TypeVar("T")
-Piece = tuple[float, T]
-"""``(start, value)`` of a closed slot or block."""
 
 
 def _tier_for(window: float) -> int:
@@ -64,8 +60,8 @@ class WindowView(Generic[T]):
     open one-second slot.
     """
 
-    closed: tuple[tuple[Piece[T], ...], ...]
-    starts: tuple[tuple[float, ...], ...] = attrs.field(repr=False)
+    closed: tuple[Sequence[Piece[T]], ...]
+    starts: tuple[Sequence[float], ...] = attrs.field(repr=False)
     pending: tuple[tuple[float, tuple[T, ...]] | None, ...]
     current: Piece[T] | None
     first_seen: float
@@ -90,10 +86,12 @@ class WindowView(Generic[T]):
         first = bisect_left(starts, start)
         last = bisect_right(starts, now)
         summed = None
-        if self.sums is not None and last == len(ring):  # a distribution's ring
-            rollups = cast("tuple[Piece[BucketData], ...]", ring)
-            summed = window_data(self.sums[tier], rollups, first)
-        parts = [value for _, value in ring[first:last]] if summed is None else [cast(T, summed)]
+        if isinstance(ring, FrozenRing):  # a distribution's ring, as columns
+            if self.sums is not None and last == len(ring):
+                summed = window_data(self.sums[tier], ring, first)
+            parts = cast("list[T]", ring.values(first, last) if summed is None else [summed])
+        else:
+            parts = [value for _, value in ring[first:last]]
         for pending in self.pending[:tier]:
             if pending is not None and start <= pending[0] - pending[0] % width <= now:
                 parts.extend(pending[1])
@@ -102,57 +100,63 @@ class WindowView(Generic[T]):
             parts.append(current[1])
         effective = max(math.ceil(start / width) * width, min(self.first_seen, now))
         if len(ring) == TIERS[tier][1]:  # full: older slots have rolled off
-            effective = max(effective, min(ring[0][0], now))
+            effective = max(effective, min(starts[0], now))
         return parts, effective
 
 
 class _Tiers(Generic[T]):
     """Rotation shared by counters and distributions: closed slots, rollups, rings.
 
-    Rings are lists, appended to as slots close; a view shares an immutable tuple
-    of each ring, built when a view first asks after a change and kept until the
-    next. A series closing a slot per event (a sparse one) so pays no tuple copy
-    per event, and one read per scrape pays one copy per changed ring. A block in
-    progress merges each value as it closes (``metrics_core._blocks``), so the event
-    ending a block does not pay for all of it; ``on_block`` sees each finished block
-    of the last tier.
+    Each tier keeps its closed slots in a ring (``metrics_core._rings``); a view
+    shares an immutable copy of each ring, built when a view first asks after a
+    change and kept until the next. A series closing a slot per event (a sparse
+    one) so pays no copy per event, and one read per scrape pays one copy per
+    changed ring. A block in progress merges each value as it closes
+    (``metrics_core._blocks``), so the event ending a block does not pay for all of
+    it; ``on_block`` sees each finished block of the last tier. A finished block
+    is kept as it is and encoded by the next second's close (``Ring.settle``).
     """
 
-    __slots__ = ("_block", "_frozen", "_on_block", "_sums", "closed", "pending")
+    __slots__ = ("_block", "_due", "_on_block", "_sums", "closed", "pending")
 
     def __init__(
         self,
         block: Callable[[T], Block[T]],
+        ring: Callable[[], Ring[T]],
         on_block: Callable[[T], None] | None = None,
         sums: Iterable[Iterable[int]] | None = None,
     ) -> None:
         self._block = block
         self._on_block = on_block
         self._sums = None if sums is None else [[RingSum(n) for n in sizes] for sizes in sums]
-        self.closed: list[list[Piece[T]]] = [[] for _ in TIERS]
-        self._frozen: list[tuple[tuple[Piece[T], ...], tuple[float, ...]] | None] = [
-            None for _ in TIERS
-        ]
+        self.closed: list[Ring[T]] = [ring() for _ in TIERS]
+        self._due = False  # a ring has encoding work left (``Ring.settle``)
         self.pending: list[tuple[float, Block[T]] | None] = [None] * (len(TIERS) - 1)
 
     def close(self, start: float, value: T) -> None:
         """Keep a closed one-second slot and roll it up."""
-        self._append(0, (start, value))
+        if self._due:  # one step of the encoding left, the coarsest ring first
+            worked = False
+            for ring in self.closed[::-1]:
+                if ring.due and not worked:
+                    worked = ring.settle()
+            self._due = any([ring.due for ring in self.closed])
+        self._append(0, start, value, True)
         self._push(1, start, value)
 
-    def _append(self, tier: int, piece: Piece[T]) -> None:
+    def _append(self, tier: int, start: float, value: T, settled: bool) -> None:
         ring = self.closed[tier]
-        ring.append(piece)
-        held = len(ring)
+        held = ring.append(start, value, settled)
+        if ring.due:
+            self._due = True
         if self._sums is not None:
             for ring_sum in self._sums[tier]:
                 if held > ring_sum.size:  # the slot that leaves the newest ``size`` goes out
-                    ring_sum.swap(piece[1], ring[held - 1 - ring_sum.size][1])  # type: ignore[arg-type]
+                    ring_sum.swap(value, ring.value(held - 1 - ring_sum.size))  # type: ignore[arg-type]
                 else:
-                    ring_sum.apply(piece[1], 1)  # type: ignore[arg-type]
+                    ring_sum.apply(value, 1)  # type: ignore[arg-type]
         if held > TIERS[tier][1]:
-            del ring[0]
-        self._frozen[tier] = None
+            ring.drop_oldest()
 
     def _push(self, tier: int, start: float, value: T) -> None:
         width = TIERS[tier][0]
@@ -160,7 +164,7 @@ class _Tiers(Generic[T]):
         pending = self.pending[tier - 1]
         if pending is not None and pending[0] != block:
             merged = pending[1].value()
-            self._append(tier, (pending[0], merged))
+            self._append(tier, pending[0], merged, False)
             if tier + 1 < len(TIERS):
                 self._push(tier + 1, pending[0], merged)
             elif self._on_block is not None:
@@ -179,15 +183,8 @@ class _Tiers(Generic[T]):
                 out.extend(pending[1].parts())
         return out
 
-    def _ring(self, tier: int) -> tuple[tuple[Piece[T], ...], tuple[float, ...]]:
-        frozen = self._frozen[tier]
-        if frozen is None:
-            ring = tuple(self.closed[tier])
-            frozen = self._frozen[tier] = (ring, tuple(map(_start_of, ring)))
-        return frozen
-
     def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
-        rings = [self._ring(tier) for tier in range(len(TIERS))]
+        rings = [ring.frozen() for ring in self.closed]
         pending = tuple(None if p is None else (p[0], p[1].parts()) for p in self.pending)
         sums = None
         if self._sums is not None:
@@ -209,7 +206,7 @@ class WindowedCounter:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[float] = _Tiers(SumBlock)
+        self._tiers: _Tiers[float] = _Tiers(SumBlock, PieceRing)
         self._closed_total = 0.0
         self._open = 0.0
         self._open_start = math.floor(now)
@@ -263,7 +260,7 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[BucketData] = _Tiers(SketchBlock, self._settle, RING_SUMS)
+        self._tiers: _Tiers[BucketData] = _Tiers(SketchBlock, SketchRing, self._settle, RING_SUMS)
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1

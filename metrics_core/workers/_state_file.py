@@ -37,10 +37,12 @@ import math
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import attrs
 
+from metrics_core._rings import FrozenRing
 from metrics_core.codec import CodecError, decode_bucket_data, encode_bucket_data
 from metrics_core.sketch import BucketData
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series
@@ -104,16 +106,19 @@ class SketchCache:
     __slots__ = ("_decoded", "_encoded", "_next_decoded", "_next_encoded")
 
     def __init__(self) -> None:
-        self._encoded: dict[int, tuple[object, bytes]] = {}
-        self._next_encoded: dict[int, tuple[object, bytes]] = {}
+        self._encoded: dict[tuple[int, int], tuple[object, bytes]] = {}
+        self._next_encoded: dict[tuple[int, int], tuple[object, bytes]] = {}
         # Keyed by (what, bytes): 0 a ring of floats, 1 a ring of sketches, 2 a sketch,
         # 3 a series record.
         self._decoded: dict[tuple[int, bytes], Any] = {}
         self._next_decoded: dict[tuple[int, bytes], Any] = {}
 
-    def encoded(self, item: object, encode: Callable[[], bytes]) -> bytes:
-        """The bytes of ``item``, from the cache when the same object was encoded last round."""
-        key = id(item)
+    def encoded(self, item: object, encode: Callable[[], bytes], part: int = -1) -> bytes:
+        """The bytes of ``item``, from the cache when the same object was encoded last round.
+
+        ``part``: which slot of ``item``, when it is a chunk holding several.
+        """
+        key = (id(item), part)
         hit = self._encoded.get(key) or self._next_encoded.get(key)
         if hit is None or hit[0] is not item:
             hit = (item, encode())
@@ -252,17 +257,33 @@ class _Values:
             _put_varint(out, len(blob) + 1)
             out += blob
 
-    def ring(self, ring: tuple[tuple[float, Any], ...]) -> bytes:
+    def ring(self, ring: Sequence[tuple[float, Any]]) -> bytes:
         def encode() -> bytes:
             body = bytearray()
             _put_varint(body, len(ring))
-            body += struct.pack(f"<{len(ring)}d", *(start for start, _ in ring))
-            _Values(self.cache, self.sketches).put(body, [value for _, value in ring])
+            if isinstance(ring, FrozenRing):
+                body += struct.pack(f"<{len(ring)}d", *ring.starts)
+                self.put_stored(body, ring)
+            else:
+                body += struct.pack(f"<{len(ring)}d", *(start for start, _ in ring))
+                _Values(self.cache, self.sketches).put(body, [value for _, value in ring])
             head = bytearray()
             _put_varint(head, len(body))
             return bytes(head + body)
 
         return self.cache.encoded(ring, encode)
+
+    def put_stored(self, out: bytearray, ring: FrozenRing) -> None:
+        """A distribution ring's sketches, cached by the ring's stored slots (not decoded)."""
+        _put_varint(out, len(ring))
+        for index, (entry, part) in enumerate(zip(ring.stored, ring.within, strict=True)):
+            blob = self.cache.encoded(entry, partial(_slot_bytes, ring, index), part)
+            _put_varint(out, len(blob) + 1)
+            out += blob
+
+
+def _slot_bytes(ring: FrozenRing, index: int) -> bytes:
+    return encode_bucket_data(ring.value(index))
 
 
 def _put_float(out: bytearray, value: float) -> None:

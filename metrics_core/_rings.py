@@ -1,0 +1,298 @@
+"""Rings of closed slots: a counter's as pieces, a distribution's as compact columns.
+
+An hour of a busy latency series is 181 closed slots. Kept as ``(start,
+BucketData)`` pieces, each slot is about ten Python objects (the piece, the
+summary, its floats, its runs, an array): some 400 bytes of headers on top of its
+counts, and ten objects for the garbage collector to walk. A :class:`SketchRing`
+keeps a tier's slots as columns instead: starts, totals, minimums and maximums in
+float arrays, and each slot's bucket counts in one ``bytes`` (compressed when
+that pays). A slot of a sparse series (a few buckets) stays the ``BucketData`` it
+is: it is small already, and the request path that closes it pays nothing more.
+
+Readers see a :class:`FrozenRing`, an immutable copy that is a sequence of
+``(start, BucketData)`` pieces (decoded when read) and offers its columns for
+what needs only those: a window's total, minimum and maximum are C-level
+reductions over array slices.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Sequence
+from typing import Generic, Protocol, TypeVar, cast, overload
+
+from metrics_core._slot_codec import CHUNK, Chunk, decode, encode
+from metrics_core.sketch import BucketData
+
+T = TypeVar("T")
+Piece = tuple[float, T]
+"""``(start, value)`` of a closed slot or block."""
+
+
+class Ring(Protocol[T]):
+    """What a tier keeps its closed slots in (``PieceRing`` or ``SketchRing``)."""
+
+    def __len__(self) -> int: ...
+
+    due: bool
+    """Whether ``settle`` has work to do."""
+
+    def append(self, start: float, value: T, settled: bool = True) -> int: ...
+
+    def drop_oldest(self) -> None: ...
+
+    def value(self, index: int) -> T: ...
+
+    def settle(self) -> bool: ...
+
+    def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]: ...
+
+
+class PieceRing(Generic[T]):
+    """A ring of ``(start, value)`` pieces (a counter's increments); not thread-safe."""
+
+    __slots__ = ("_frozen", "_pieces")
+
+    def __init__(self) -> None:
+        self._pieces: list[Piece[T]] = []
+        self._frozen: tuple[tuple[Piece[T], ...], tuple[float, ...]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._pieces)
+
+    due = False  # pieces are stored as they are: never anything to settle
+
+    def append(self, start: float, value: T, settled: bool = True) -> int:
+        """Keep one more closed slot (newest last); how many the ring holds now."""
+        del settled
+        pieces = self._pieces
+        pieces.append((start, value))
+        self._frozen = None
+        return len(pieces)
+
+    def drop_oldest(self) -> None:
+        """Let the oldest slot go."""
+        del self._pieces[0]
+        self._frozen = None
+
+    def value(self, index: int) -> T:
+        """The value of slot ``index``."""
+        return self._pieces[index][1]
+
+    def settle(self) -> bool:
+        """Nothing to do: pieces are stored as they are (``False``)."""
+        return False
+
+    def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]:
+        """An immutable copy (the pieces and their starts), kept until the next change."""
+        if self._frozen is None:
+            pieces = tuple(self._pieces)
+            self._frozen = (pieces, tuple([start for start, _ in pieces]))
+        return self._frozen
+
+
+class SketchRing:
+    """A ring of a distribution's closed slots, as columns; not thread-safe by itself.
+
+    ``stored[k]`` is slot ``k`` as kept: its ``BucketData`` (a few buckets, or not
+    encoded yet), its encoding, or the ``Chunk`` holding it at ``within[k]``.
+    ``append(..., settled=False)`` keeps a slot as it is for now; each ``settle()``
+    does one step of the work left (encode one such slot, or compress the oldest ten
+    not in a chunk yet), so no single event pays for more than one.
+    """
+
+    __slots__ = (
+        "_frozen", "_loose", "_unchunked", "due", "maximums", "minimums", "starts", "stored",
+        "totals", "within",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.starts = array("d")
+        self.totals = array("d")
+        self.minimums = array("d")
+        self.maximums = array("d")
+        self.within = array("b")
+        self.stored: list[BucketData | bytes] = []
+        self._loose = 0  # the newest slots not encoded yet
+        self._unchunked = 0  # the newest slots not in a chunk (nor given up on)
+        self.due = False  # whether ``settle`` has work to do
+        self._frozen: tuple[FrozenRing, Sequence[float]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def append(self, start: float, data: BucketData, settled: bool = True) -> int:
+        """Keep one more closed slot (newest last); how many the ring holds now.
+
+        The slot is encoded now, or by a later ``settle`` (``settled=False``).
+        """
+        self.starts.append(start)
+        self.totals.append(data.total)
+        self.minimums.append(data.minimum)
+        self.maximums.append(data.maximum)
+        self.within.append(-1)
+        stored = self.stored
+        if self._loose or not settled:  # the loose slots are the newest ones, in a row
+            stored.append(data)
+            self._loose += 1
+            self.due = True
+        elif data.positive[1].__class__ is not array:  # a few buckets: kept as it is
+            stored.append(data)
+        else:
+            stored.append(encode(data))
+        self._unchunked += 1
+        if self._unchunked >= CHUNK:
+            self.due = True
+        self._frozen = None
+        return len(stored)
+
+    def drop_oldest(self) -> None:
+        """Let the oldest slot go (its chunk lives on while a neighbour still uses it)."""
+        del self.starts[0], self.totals[0], self.minimums[0], self.maximums[0]
+        del self.within[0], self.stored[0]
+        held = len(self.stored)
+        if self._unchunked > held:
+            self._unchunked = held
+            if self._loose > held:
+                self._loose = held
+        self._frozen = None
+
+    def value(self, index: int) -> BucketData:
+        """The summary of slot ``index``."""
+        entry = self.stored[index]
+        if entry.__class__ is BucketData:
+            return entry
+        return _value(self.stored, self.within, index, self.totals, self.minimums, self.maximums)
+
+    def settle(self) -> bool:
+        """Do one step of the encoding left, if any; whether there was one.
+
+        A frozen copy holding the slots changed stays valid: they decode the same.
+        """
+        worked = False
+        stored = self.stored
+        if self._loose:
+            index = len(stored) - self._loose
+            stored[index] = encode(self.value(index))
+            self._loose -= 1
+            worked = True
+        elif self._unchunked >= CHUNK:
+            first = len(stored) - self._unchunked
+            self._unchunked -= CHUNK
+            entries = stored[first : first + CHUNK]
+            # Small slots among them (a sparse series'): all kept as they are.
+            if all(entry.__class__ is bytes for entry in entries):
+                chunk = Chunk.of(cast("list[bytes]", entries))
+                if chunk is not None:
+                    stored[first : first + CHUNK] = [chunk] * CHUNK
+                    self.within[first : first + CHUNK] = _POSITIONS
+                    worked = True
+        self.due = self._loose > 0 or self._unchunked >= CHUNK
+        return worked
+
+    def frozen(self) -> tuple[FrozenRing, Sequence[float]]:
+        """An immutable copy (and its starts), kept until the next change."""
+        if self._frozen is None:
+            ring = FrozenRing(
+                self.starts[:],
+                self.totals[:],
+                self.minimums[:],
+                self.maximums[:],
+                tuple(self.stored),
+                self.within[:],
+            )
+            self._frozen = (ring, ring.starts)
+        return self._frozen
+
+
+_POSITIONS = array("b", range(CHUNK))
+
+
+def _value(
+    stored: Sequence[BucketData | bytes],
+    within: array,  # type: ignore[type-arg]
+    index: int,
+    totals: array,  # type: ignore[type-arg]
+    minimums: array,  # type: ignore[type-arg]
+    maximums: array,  # type: ignore[type-arg]
+) -> BucketData:
+    entry = stored[index]
+    if entry.__class__ is Chunk:
+        entry = entry.entries()[within[index]]
+    return decode(entry, totals[index], minimums[index], maximums[index])
+
+
+class FrozenRing(Sequence[Piece[BucketData]]):
+    """An immutable copy of a ``SketchRing``: a sequence of ``(start, BucketData)`` pieces.
+
+    Pieces are decoded when read; ``starts``, ``totals``, ``minimums`` and
+    ``maximums`` are the columns (float arrays, never changed once built).
+    """
+
+    __slots__ = ("maximums", "minimums", "starts", "stored", "totals", "within")
+    __hash__ = None  # type: ignore[assignment]  # pieces hold arrays, as tuples of them do
+
+    def __init__(
+        self,
+        starts: array,  # type: ignore[type-arg]
+        totals: array,  # type: ignore[type-arg]
+        minimums: array,  # type: ignore[type-arg]
+        maximums: array,  # type: ignore[type-arg]
+        stored: tuple[BucketData | bytes, ...],
+        within: array,  # type: ignore[type-arg]
+    ) -> None:
+        self.starts = starts
+        self.totals = totals
+        self.minimums = minimums
+        self.maximums = maximums
+        self.stored = stored
+        self.within = within
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    @overload
+    def __getitem__(self, index: int) -> Piece[BucketData]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Piece[BucketData], ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Piece[BucketData] | tuple[Piece[BucketData], ...]:
+        if isinstance(index, slice):
+            first, last, step = index.indices(len(self.stored))
+            if step != 1:
+                return tuple(self)[index]
+            return tuple(zip(self.starts[first:last], self.values(first, last), strict=True))
+        value = self.value(index)  # raises IndexError out of range, as a tuple does
+        return (self.starts[index], value)
+
+    def __iter__(self) -> Iterator[Piece[BucketData]]:
+        return iter(self[:])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenRing({tuple(self)!r})"
+
+    def value(self, index: int) -> BucketData:
+        """The summary of slot ``index``."""
+        return _value(self.stored, self.within, index, self.totals, self.minimums, self.maximums)
+
+    def values(self, first: int, last: int) -> list[BucketData]:
+        """The summaries of slots ``first`` to ``last - 1`` (each chunk decompressed once)."""
+        stored, within = self.stored, self.within
+        totals, minimums, maximums = self.totals, self.minimums, self.maximums
+        out = []
+        chunk: object = None
+        entries: list[bytes] = []
+        for index in range(*slice(first, last).indices(len(stored))):
+            entry = stored[index]
+            if entry.__class__ is Chunk:
+                if entry is not chunk:
+                    chunk, entries = entry, entry.entries()
+                entry = entries[within[index]]
+            out.append(decode(entry, totals[index], minimums[index], maximums[index]))
+        return out
