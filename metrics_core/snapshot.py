@@ -203,10 +203,8 @@ class DistributionSeries:
         seconds = window_seconds(window)
 
         def answer() -> float:
-            # The slots themselves, not the running bucket sums: a sum's merged counts
-            # would be built only for its total.
-            parts, _ = attrs.evolve(self.window, sums=None).parts(seconds, now)
-            return math.fsum([part.total for part in parts])
+            parts, _ = self.window.parts(seconds, now)
+            return math.fsum(part.total for part in parts)
 
         total: float = _remembered(self._memo, ("total", seconds, now), answer)
         return total
