@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from collectors._cache import cache_once, step_count
+from collectors._cache import cache_once
 from collectors._dimensions import DEFAULT_MAX_SETS, DEFAULT_MAX_VALUES, Dimensions, Projection
+from collectors._in_flight import InFlightCounts
 from collectors.base import BaseCollector
 from collectors.pricing import ModelPrice, PriceTable, as_price_table
 from metrics_core import names
@@ -59,7 +60,6 @@ class _VersionInstruments:
         "connections",
         "cost",
         "errors",
-        "in_flight",
         "input_tokens",
         "latency",
         "memory",
@@ -95,7 +95,6 @@ class _VersionInstruments:
         self.cost = bind(_COUNTER, names.COST_TOTAL, tags)
         self.batch_size = bind(_HISTOGRAM, names.BATCH_SIZE, tags)
         self.stream_chunks = bind(_HISTOGRAM, names.STREAM_CHUNKS, tags)
-        self.in_flight = bind(_GAUGE, names.IN_FLIGHT, tags)
         self.connections = bind(_GAUGE, names.ACTIVE_CONNECTIONS, tags)
         self.memory = bind(_GAUGE, names.MEMORY_USAGE, tags)
         self.errors: dict[str, BoundInstrument] = {}
@@ -186,7 +185,7 @@ class InferenceCollector(BaseCollector):
         self._rates: dict[tuple[str, str], tuple[int, dict[str, float]]] = {}
         self._versions: dict[tuple[Any, ...], _VersionInstruments] = {}
         self._lock = threading.Lock()
-        self._in_flight: dict[tuple[str, str], int] = {}
+        self._in_flight = InFlightCounts()
         # request_id -> TTFT already recorded, by whichever of the two events came first.
         self._ttft_seen: OrderedDict[str, float] = OrderedDict()
         self._ttft_dedupe_size = check_int(ttft_dedupe_size, "ttft_dedupe_size")
@@ -196,9 +195,9 @@ class InferenceCollector(BaseCollector):
         super().bind(registry, bus)
         if self._dimensions is not None:
             self._dimensions.bind(registry)
+        self._in_flight.bind(registry)
         with self._lock:
             self._versions = {}
-            self._in_flight = {}
             self._rates = {}
 
     def use_control(self, control: RecordingControl) -> None:
@@ -264,25 +263,32 @@ class InferenceCollector(BaseCollector):
             )
             self.registry.gauge(names.SAMPLING_RATE, tags, rate)
 
+    def listeners(self) -> Mapping[type[Event], Callable[[Any], object]]:
+        """The handlers of ``subscriptions``; ``InferenceStarted`` goes to the in-flight counts.
+
+        Straight to what :meth:`on_started` calls: one call less per request.
+        """
+        found = dict(super().listeners())
+        found[InferenceStarted] = self._in_flight.start
+        return found
+
     def on_started(self, event: InferenceStarted) -> None:
         """Count the request in flight."""
-        key = (event.model_name, event.version)
-        self._move_in_flight(key, +1, self._versions.get(key))
+        self._in_flight.start(event)
 
     def on_completed(self, event: InferenceCompleted) -> None:
         """Record a successful request and whatever else the event carries."""
         key = (event.model_name, event.version)
+        self._in_flight.finish(key)
         if self._dimensions is None:
             inst = self._versions.get(key) or self._instruments(*key)
-            version = inst
         else:
             inst = self._of(event)
-            version = None
         control = self._control
         if control is not None and control.active:
             kind = "requests" if event.stream_chunks is None else "streams"
             if not self._keep(kind, event):
-                self._record_counts(inst, event, key, version)
+                self._record_counts(inst, event)
                 return
         inst.requests.record(1.0)
         inst.latency.record(event.duration_ms)
@@ -313,16 +319,8 @@ class InferenceCollector(BaseCollector):
                 self._remember_ttft(event.request_id, ttft)
         if ttft is not None and output is not None and output > 1 and event.duration_ms > ttft:
             inst.time_per_output_token.record((event.duration_ms - ttft) / (output - 1))
-        if self._in_flight and key in self._in_flight:
-            self._move_in_flight(key, -1, version)
 
-    def _record_counts(
-        self,
-        inst: _VersionInstruments,
-        event: InferenceCompleted,
-        key: tuple[str, str],
-        version: _VersionInstruments | None,
-    ) -> None:
+    def _record_counts(self, inst: _VersionInstruments, event: InferenceCompleted) -> None:
         """A request sampled out: its counters only (tokens included, their sums are totals)."""
         inst.requests.record(1.0)
         if event.output_tokens is not None:
@@ -337,8 +335,6 @@ class InferenceCollector(BaseCollector):
         if event.request_id is not None and self._ttft_seen:
             with self._lock:
                 self._ttft_seen.pop(event.request_id, None)
-        if self._in_flight and key in self._in_flight:
-            self._move_in_flight(key, -1, version)
 
     def _cost(self, event: InferenceCompleted) -> float | None:
         """The event's ``cost_usd``, else what the price table says of its tokens."""
@@ -354,6 +350,7 @@ class InferenceCollector(BaseCollector):
 
     def on_failed(self, event: InferenceFailed) -> None:
         """Record a failed request: counted as a request and as an error of its type."""
+        self._in_flight.finish((event.model_name, event.version))
         inst = (
             self._of(event)
             if self._dimensions
@@ -368,9 +365,6 @@ class InferenceCollector(BaseCollector):
             # A stream that failed after its first token: its Completed will never come.
             with self._lock:
                 self._ttft_seen.pop(event.request_id, None)
-        key = (event.model_name, event.version)
-        if self._in_flight and key in self._in_flight:
-            self._move_in_flight(key, -1, None)
 
     def on_first_token(self, event: FirstTokenReceived) -> None:
         """Record time to first token as soon as it is known (once per ``request_id``)."""
@@ -405,19 +399,3 @@ class InferenceCollector(BaseCollector):
             self._ttft_seen[request_id] = ttft
             while len(self._ttft_seen) > self._ttft_dedupe_size:
                 self._ttft_seen.popitem(last=False)
-
-    def _move_in_flight(
-        self, key: tuple[str, str], step: int, inst: _VersionInstruments | None
-    ) -> None:
-        """Move the in-flight count of ``key``; ``inst`` is its version's, when known."""
-        if inst is None:
-            inst = self._instruments(*key)
-        with self._lock:  # recorded under it, so the last value set is the last count
-            in_flight = self._in_flight
-            count = in_flight.get(key)
-            if count is None:  # a new key: bounded by step_count
-                count = step_count(in_flight, key, step)
-            else:
-                count = in_flight[key] = count + step if count + step > 0 else 0
-            if count is not None:
-                inst.in_flight.record(count)

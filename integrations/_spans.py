@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import secrets
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
@@ -22,7 +21,8 @@ from time import perf_counter_ns
 from types import TracebackType
 
 from integrations._span_attributes import SpanAttributes
-from metrics_core._validation import check_int, check_non_negative, shown
+from integrations._span_values import SettableValues, SpanValues
+from metrics_core._inference_events import prechecked_completed, prechecked_started
 from metrics_core.attributes import NO_ATTRIBUTES, EventAttributes
 from metrics_core.bus import EventBus, default_bus
 from metrics_core.events import (
@@ -47,9 +47,10 @@ INVALID_SPAN_VALUE = "InvalidSpanValue"
 CURRENT_SPAN: ContextVar[InferenceSpan | None] = ContextVar("inference_span", default=None)
 """The span :func:`current_span` returns; ``track_inference`` sets it around the callee."""
 # Unique within the process and cheap: a uuid4 costs several times a counter step.
-_ID_PREFIX = secrets.token_hex(4)
+_ID_PREFIX = secrets.token_hex(4) + "-"
 _ids = itertools.count(1)
 _log = get_logger("integrations.tracking")
+_new = object.__new__
 
 
 def current_span() -> InferenceSpan | None:
@@ -76,49 +77,25 @@ def check_model(model_name: object, version: object) -> None:
             raise ValueError(f"'{field}' must be a non-empty string: {value!r}")
 
 
-def _count(value: object, field: str) -> int | None:
-    if value is None:
-        return None
-    return check_int(value, field, 0, " or None")
+def check_request_id(request_id: object) -> None:
+    """Raise ``ValueError`` unless ``request_id`` is ``None`` or a non-empty string."""
+    if request_id is not None and (not isinstance(request_id, str) or not request_id):
+        raise ValueError(f"'request_id' must be a non-empty string or None: {request_id!r}")
 
 
-def _number(value: object, field: str, upper: float = math.inf) -> float | None:
-    if value is None:
-        return None
-    number = check_non_negative(value, field)  # the library's one numeric validation
-    if number > upper:
-        raise ValueError(f"'{field}' must be within [0, 1]: {shown(value)}")
-    return number
-
-
-class InferenceSpan:
+class InferenceSpan(SettableValues):
     """One request being tracked; settable values land on ``InferenceCompleted``.
 
     Use it through ``with inference_span(...) as span`` (or ``async with``), or
     reach the one of a ``@track_inference`` call with :func:`current_span`.
-    Setting a value after the span ended raises ``RuntimeError``.
+    Setting a value after the span ended raises ``RuntimeError``. The settable
+    values (``output_tokens``, ``cost_usd``, ...) are documented on
+    :class:`~integrations._span_values.SettableValues`.
     """
 
-    __slots__ = (
-        "_attributes",
-        "_batch_size",
-        "_bus",
-        "_cached_tokens",
-        "_chars",
-        "_chunks",
-        "_confidence",
-        "_cost_usd",
-        "_ended",
-        "_first_token_ns",
-        "_input_tokens",
-        "_output_tokens",
-        "_predicted_class",
-        "_started_ns",
-        "_token",
-        "model_name",
-        "request_id",
-        "version",
-    )  # fmt: skip
+    # Few slots, each written once per call: what the code sets lives in ``_values``,
+    # made at the first set, so a call that sets nothing costs no more than its name.
+    __slots__ = ("_attributes", "_bus", "_started_ns", "_token", "model_name", "version")
 
     def __init__(
         self,
@@ -128,6 +105,12 @@ class InferenceSpan:
         request_id: str | None,
         attributes: Mapping[str, TagValue] | None = None,
     ) -> None:
+        # Checked here because the span's events are built without a check of their own.
+        name_ok = model_name.__class__ is str and model_name
+        if not (name_ok and version.__class__ is str and version):
+            check_model(model_name, version)
+        if request_id is not None and (request_id.__class__ is not str or not request_id):
+            check_request_id(request_id)
         self._attributes = (
             None if attributes is None else SpanAttributes(attributes, self._check_open)
         )
@@ -136,18 +119,9 @@ class InferenceSpan:
         self.request_id = request_id
         self._bus = bus
         self._started_ns = 0
-        self._first_token_ns = 0
-        self._chunks: int | None = None
-        self._chars: int | None = None
         self._ended = False
         self._token: Token[InferenceSpan | None] | None = None
-        self._input_tokens: int | None = None
-        self._output_tokens: int | None = None
-        self._cached_tokens: int | None = None
-        self._cost_usd: float | None = None
-        self._confidence: float | None = None
-        self._predicted_class: str | None = None
-        self._batch_size = 1
+        self._values: SpanValues | None = None
 
     # -- settable values -----------------------------------------------------------------
 
@@ -167,80 +141,6 @@ class InferenceSpan:
         found = self._attributes
         return NO_ATTRIBUTES if found is None else found.tags()
 
-    @property
-    def input_tokens(self) -> int | None:
-        """Prompt tokens (an ``int`` >= 0)."""
-        return self._input_tokens
-
-    @input_tokens.setter
-    def input_tokens(self, value: int | None) -> None:
-        self._check_open()
-        self._input_tokens = _count(value, "input_tokens")
-
-    @property
-    def output_tokens(self) -> int | None:
-        """Generated tokens (an ``int`` >= 0)."""
-        return self._output_tokens
-
-    @output_tokens.setter
-    def output_tokens(self, value: int | None) -> None:
-        self._check_open()
-        self._output_tokens = _count(value, "output_tokens")
-
-    @property
-    def cached_tokens(self) -> int | None:
-        """Prompt tokens served from a cache (an ``int`` >= 0)."""
-        return self._cached_tokens
-
-    @cached_tokens.setter
-    def cached_tokens(self, value: int | None) -> None:
-        self._check_open()
-        self._cached_tokens = _count(value, "cached_tokens")
-
-    @property
-    def cost_usd(self) -> float | None:
-        """Cost of the request in US dollars (finite, >= 0)."""
-        return self._cost_usd
-
-    @cost_usd.setter
-    def cost_usd(self, value: float | None) -> None:
-        self._check_open()
-        self._cost_usd = _number(value, "cost_usd")
-
-    @property
-    def confidence(self) -> float | None:
-        """Confidence of the prediction, within [0, 1]."""
-        return self._confidence
-
-    @confidence.setter
-    def confidence(self, value: float | None) -> None:
-        self._check_open()
-        self._confidence = _number(value, "confidence", upper=1.0)
-
-    @property
-    def predicted_class(self) -> str | None:
-        """The class the model predicted."""
-        return self._predicted_class
-
-    @predicted_class.setter
-    def predicted_class(self, value: str | None) -> None:
-        self._check_open()
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"'predicted_class' must be a string or None: {value!r}")
-        self._predicted_class = value
-
-    @property
-    def batch_size(self) -> int:
-        """Requests served together with this one (an ``int`` >= 1; 1 unless set)."""
-        return self._batch_size
-
-    @batch_size.setter
-    def batch_size(self, value: int) -> None:
-        self._check_open()
-        if value.__class__ is not int or value < 1:
-            raise ValueError(f"'batch_size' must be an int >= 1: {value!r}")
-        self._batch_size = value
-
     # -- streaming -----------------------------------------------------------------------
 
     def chunk(self, text: object = None) -> None:
@@ -248,16 +148,16 @@ class InferenceSpan:
 
         A ``str`` chunk (``text``) also counts its characters (``stream_chars``).
         """
-        self._check_open()
+        values = self._open_values()
         if text.__class__ is str:
-            self._chars = (self._chars or 0) + len(text)
-        if self._chunks:
-            self._chunks += 1
+            values.chars = (values.chars or 0) + len(text)
+        if values.chunks:
+            values.chunks += 1
             return
         if not self._started_ns:
             raise RuntimeError("chunk() before the span started: enter it with 'with' first")
-        self._chunks = 1
-        now = self._first_token_ns = perf_counter_ns()
+        values.chunks = 1
+        now = values.first_token_ns = perf_counter_ns()
         bus = self._bus
         if bus is not None and bus.has_listeners(FirstTokenReceived):
             bus.emit(
@@ -273,14 +173,15 @@ class InferenceSpan:
     @property
     def chunks(self) -> int:
         """Chunks counted so far."""
-        return self._chunks or 0
+        return (self._values and self._values.chunks) or 0
 
     @property
     def time_to_first_token_ms(self) -> float | None:
         """Milliseconds from the start to the first chunk; ``None`` before it."""
-        if not self._chunks:
+        values = self._values
+        if values is None or not values.chunks:
             return None
-        return (self._first_token_ns - self._started_ns) / 1e6
+        return (values.first_token_ns - self._started_ns) / 1e6
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -326,80 +227,39 @@ class InferenceSpan:
         if self._started_ns:
             raise RuntimeError("an InferenceSpan can be started only once")
         if stream:
-            self._chunks = 0
+            self._open_values().chunks = 0
+        self._begin()
+
+    def _begin(self) -> None:
+        """Emit ``InferenceStarted`` and start the clock; ``start()``'s checks are done."""
         bus = self._bus
         if bus is None:
             bus = self._bus = default_bus()
             warn_if_unheard(bus, InferenceCompleted)
         request_id = self.request_id
         if request_id is None:
-            request_id = self.request_id = f"{_ID_PREFIX}-{next(_ids)}"
+            request_id = self.request_id = f"{_ID_PREFIX}{next(_ids)}"
         if bus.has_listeners(InferenceStarted):
             found = self._attributes
-            if found is None:  # the fewer keywords, the cheaper the call
-                event = InferenceStarted(
-                    model_name=self.model_name, version=self.version, request_id=request_id
-                )
-            else:
-                event = InferenceStarted(
-                    model_name=self.model_name,
-                    version=self.version,
-                    request_id=request_id,
-                    attributes=found.tags(),
-                )
-            bus.emit(event)
+            tags = NO_ATTRIBUTES if found is None else found.tags()
+            bus.emit(prechecked_started(self.model_name, self.version, request_id, tags))
         self._started_ns = perf_counter_ns()
 
     def complete(self) -> None:
         """Emit ``InferenceCompleted`` with the values set (``with`` does it for you)."""
         end = perf_counter_ns()
-        started = self._started_ns
-        if not started or self._ended:
+        if not self._started_ns or self._ended:
             self._check_started()
         self._ended = True
         bus = self._bus
         if bus is None or not bus.has_listeners(InferenceCompleted):
             return
-        chunks = self._chunks
-        if (
-            chunks is None
-            and self._attributes is None
-            and self._batch_size == 1
-            and self._input_tokens is None
-            and self._output_tokens is None
-            and self._cached_tokens is None
-            and self._cost_usd is None
-            and self._confidence is None
-            and self._predicted_class is None
-        ):
-            # Nothing set, the common case: passing the defaults would cost about 0.4 us.
-            bus.emit(
-                InferenceCompleted(
-                    model_name=self.model_name,
-                    version=self.version,
-                    request_id=self.request_id,
-                    duration_ms=(end - started) / 1e6,
-                )
-            )
+        if self._values is None and self._attributes is None:  # nothing set: the common case
+            ms = (end - self._started_ns) / 1e6
+            bus.emit(prechecked_completed(self.model_name, self.version, self.request_id, ms))
             return
         try:
-            event = InferenceCompleted(
-                model_name=self.model_name,
-                version=self.version,
-                request_id=self.request_id,
-                duration_ms=(end - started) / 1e6,
-                time_to_first_token_ms=(self._first_token_ns - started) / 1e6 if chunks else None,
-                input_tokens=self._input_tokens,
-                output_tokens=self._output_tokens,
-                cached_tokens=self._cached_tokens,
-                cost_usd=self._cost_usd,
-                batch_size=self._batch_size,
-                confidence=self._confidence,
-                predicted_class=self._predicted_class,
-                stream_chunks=chunks,
-                stream_chars=self._chars,
-                attributes=self._tags(),
-            )
+            event = completion_event(self, end)
         except ValueError:
             # Unreachable through the setters; if it happens, the request still counts.
             _log.error("invalid_span_value", request_id=self.request_id, exc_info=True)
@@ -435,9 +295,52 @@ class InferenceSpan:
             raise RuntimeError("the span has not started: enter it with 'with' first")
         self._check_open()
 
-    def _check_open(self) -> None:
-        if self._ended:
-            raise RuntimeError(f"span {self.request_id} has ended: its values were recorded")
+
+def completion_event(span: InferenceSpan, end: int) -> InferenceCompleted:
+    """The ``InferenceCompleted`` of ``span`` ended at ``end``, with all it set (checked again)."""
+    started = span._started_ns
+    values = span._values or SpanValues()
+    chunks = values.chunks
+    return InferenceCompleted(
+        model_name=span.model_name,
+        version=span.version,
+        request_id=span.request_id,
+        duration_ms=(end - started) / 1e6,
+        time_to_first_token_ms=(values.first_token_ns - started) / 1e6 if chunks else None,
+        input_tokens=values.input_tokens,
+        output_tokens=values.output_tokens,
+        cached_tokens=values.cached_tokens,
+        cost_usd=values.cost_usd,
+        batch_size=values.batch_size,
+        confidence=values.confidence,
+        predicted_class=values.predicted_class,
+        stream_chunks=chunks,
+        stream_chars=values.chars,
+        attributes=span._tags(),
+    )
+
+
+def start_call(
+    model_name: str, version: str, bus: EventBus | None, attributes: Mapping[str, TagValue] | None
+) -> InferenceSpan:
+    """Make and start the span of one decorated call: ``InferenceSpan(...)`` then ``start()``.
+
+    The same span, made without calling the class (in CPython 3.11 a class call costs
+    more than the stores it makes) and without the checks that ``track_inference``
+    made once, at decoration.
+    """
+    span: InferenceSpan = _new(InferenceSpan)
+    span.model_name = model_name
+    span.version = version
+    span.request_id = None
+    span._bus = bus
+    span._started_ns = 0
+    span._ended = False
+    span._token = None
+    span._values = None
+    span._attributes = None if attributes is None else SpanAttributes(attributes, span._check_open)
+    span._begin()
+    return span
 
 
 def inference_span(
@@ -457,6 +360,5 @@ def inference_span(
     start ``span.attributes``, which the block may change.
     """
     check_model(model_name, version)
-    if request_id is not None and (not isinstance(request_id, str) or not request_id):
-        raise ValueError(f"'request_id' must be a non-empty string or None: {request_id!r}")
+    check_request_id(request_id)
     return InferenceSpan(model_name, version, resolve_bus(bus), request_id, attributes)

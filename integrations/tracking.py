@@ -42,6 +42,7 @@ from integrations._spans import (
     current_span,
     inference_span,
     resolve_bus,
+    start_call,
 )
 from metrics_core.bus import EventBus
 from metrics_core.tags import TagValue
@@ -107,17 +108,18 @@ def _wrap_function(
     bus: EventBus | None,
     attributes: _Fixed = None,
 ) -> Callable[..., Any]:
+    set_current, reset_current = CURRENT_SPAN.set, CURRENT_SPAN.reset  # no lookups per call
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = InferenceSpan(model_name, version, bus, None, attributes)
-        span.start()
-        token = CURRENT_SPAN.set(span)
+        span = start_call(model_name, version, bus, attributes)
+        token = set_current(span)
         try:
             result = func(*args, **kwargs)
         except BaseException as error:
-            CURRENT_SPAN.reset(token)
+            reset_current(token)
             span.fail(error.__class__.__name__)
             raise
-        CURRENT_SPAN.reset(token)
+        reset_current(token)
         span.complete()
         return result
 
@@ -132,8 +134,7 @@ def _wrap_coroutine(
     attributes: _Fixed = None,
 ) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        span = InferenceSpan(model_name, version, bus, None, attributes)
-        span.start()
+        span = start_call(model_name, version, bus, attributes)
         token = CURRENT_SPAN.set(span)
         try:
             result = await func(*args, **kwargs)

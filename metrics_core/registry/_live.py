@@ -18,6 +18,7 @@ import math
 import threading
 from bisect import bisect_left
 from collections import Counter, deque
+from collections.abc import Callable
 from itertools import repeat
 
 from metrics_core._validation import MAX_VALUE, check_finite, check_non_negative
@@ -90,34 +91,77 @@ class LiveCounter(WindowedCounter):
             self._open += sum([pop() for _ in range(count)])
 
 
-class LiveGauge:
-    """A gauge series: the last value set."""
+class GaugeReading:
+    """A value a gauge series reads at each snapshot, instead of one recorded on each change.
 
-    __slots__ = ("_clock", "_lock", "expired", "updated_at", "value")
+    Recorded into an aggregating registry's gauge (``instrument.record(reading)``),
+    it makes that series report ``read()`` (a finite number) whenever it is copied
+    for a snapshot, at the time of the copy; a number recorded later replaces it.
+    ``series`` is the gauge that took it, ``None`` before: once ``series.expired``
+    (after ``clear()``), the reading is no longer seen and must be recorded again.
+    Other registries reject it, as they reject any value that is not a number.
+    """
+
+    __slots__ = ("read", "series")
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self.read = read
+        self.series: LiveGauge | None = None
+
+
+class LiveGauge:
+    """A gauge series: the last value set, or what its ``GaugeReading`` reads."""
+
+    __slots__ = ("_clock", "_lock", "_reading", "_updated_at", "_value", "expired")
 
     def __init__(self, now: float, lock: threading.Lock, clock: Clock) -> None:
         self._lock = lock
         self._clock = clock
         self.expired = False
-        self.value = 0.0
-        self.updated_at = now
+        self._value = 0.0
+        self._updated_at = now
+        self._reading: GaugeReading | None = None
+
+    @property
+    def value(self) -> float:
+        """The last value set, or the reading's value now."""
+        reading = self._reading
+        if reading is None:
+            return self._value
+        return check_finite(reading.read(), "value")
+
+    @property
+    def updated_at(self) -> float:
+        """When the value was set; for a reading, now (it is read when asked)."""
+        return self._updated_at if self._reading is None else self._clock()
 
     def active_until(self) -> float:
         """When the gauge was last set."""
         return self.updated_at
 
-    def record(self, value: float) -> bool:
-        """Set the gauge to ``value`` (finite); ``False`` if the series has expired."""
+    def record(self, value: float | GaugeReading) -> bool:
+        """Set the gauge to ``value`` (finite) or to read it; ``False`` once the series expired."""
         if (value.__class__ is not float and value.__class__ is not int) or not (
             -_MAX <= value <= _MAX
         ):
+            if isinstance(value, GaugeReading):
+                return self._read_from(value)
             value = check_finite(value, "value")
         if self.expired:
             return False
-        # Two stores, no lock: a reader sees the last value set, at worst beside the time
+        # Three stores, no lock: a reader sees the last value set, at worst beside the time
         # of a set racing it. Gauges never expire by idleness, only by ``clear()``.
-        self.value = value
-        self.updated_at = self._clock()
+        self._reading = None
+        self._value = value
+        self._updated_at = self._clock()
+        return True
+
+    def _read_from(self, reading: GaugeReading) -> bool:
+        with self._lock:  # against a snapshot copying the series, and ``clear()``
+            if self.expired:
+                return False
+            reading.series = self
+            self._reading = reading
         return True
 
 

@@ -66,7 +66,7 @@ class Instrument:
     lookups on every value. Returned by :meth:`AggregatingRegistry.instrument`.
     """
 
-    __slots__ = ("_kind", "_name", "_registry", "_series", "_tags")
+    __slots__ = ("_kind", "_name", "_record", "_registry", "_tags")
 
     def __init__(
         self,
@@ -80,13 +80,15 @@ class Instrument:
         self._kind = kind
         self._name = name
         self._tags = tags
-        self._series = series
+        # The series' bound ``record``: one attribute read and one call per value.
+        self._record = None if series is None else series.record
 
     def record(self, value: float) -> None:
         """Record ``value``: an increment, a gauge value, an observation or a duration (ms)."""
-        series = self._series
-        if series is None or not series.record(value):
-            self._series = self._registry._record_slow(self._kind, self._name, self._tags, value)
+        record = self._record
+        if record is None or not record(value):
+            series = self._registry._record_slow(self._kind, self._name, self._tags, value)
+            self._record = None if series is None else series.record
 
 
 class AggregatingRegistry:

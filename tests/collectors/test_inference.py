@@ -165,6 +165,17 @@ def test_completed_without_any_started_leaves_no_negative_in_flight(
     assert all(isinstance(s, GaugeSeries) and s.value >= 0.0 for s in in_flight)
 
 
+def test_started_events_reach_the_in_flight_count_by_the_bus_or_by_on_started(
+    collector_env: CollectorEnv,
+) -> None:
+    collector_env.emit(started())
+    collector_env.collector.on_started(started())
+    assert gauge(collector_env.snapshot(), names.IN_FLIGHT).value == 2.0
+    assert collector_env.collector.listeners()[InferenceStarted] == (
+        collector_env.collector._in_flight.start
+    )
+
+
 def test_in_flight_is_tracked_only_for_versions_that_emit_started(
     collector_env: CollectorEnv,
 ) -> None:

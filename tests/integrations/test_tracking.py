@@ -546,7 +546,9 @@ def test_a_completion_event_that_cannot_be_built_is_recorded_as_invalid_span_val
     captured: Captured,
 ) -> None:
     with inference_span("llm", "v1", bus=captured.bus) as span:
-        span._output_tokens = -1  # past the setter's check, as a bug would
+        span.output_tokens = 0
+        assert span._values is not None
+        span._values.output_tokens = -1  # past the setter's check, as a bug would
     assert_one_request(captured.events, InferenceStarted, InferenceFailed)
     failed = captured.last()
     assert isinstance(failed, InferenceFailed) and failed.error_type == "InvalidSpanValue"

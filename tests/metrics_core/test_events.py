@@ -7,6 +7,8 @@ from typing import Any
 import attrs
 import pytest
 
+from metrics_core._inference_events import prechecked_completed, prechecked_started
+from metrics_core.attributes import check_attributes
 from metrics_core.events import (
     ActiveConnectionsChanged,
     CircuitBreakerChanged,
@@ -454,3 +456,23 @@ def test_a_decimal_duration_is_stored_as_the_float_it_was_checked_as() -> None:
     event = InferenceCompleted(model_name="m", version="1", duration_ms=Decimal("2.5"))  # type: ignore[arg-type]
     assert event.duration_ms == 2.5 and event.duration_ms.__class__ is float
     assert isinstance(event.timestamp, float)
+
+
+def test_the_spans_prechecked_events_equal_the_checked_ones_and_are_as_frozen() -> None:
+    tags = check_attributes({"region": "eu"})
+    started = prechecked_started("m", "1", "r1", tags)
+    completed = prechecked_completed("m", "1", "r1", 2.5)
+    assert (type(started), type(completed)) == (InferenceStarted, InferenceCompleted)
+    assert started == InferenceStarted(
+        model_name="m", version="1", request_id="r1", attributes=tags, timestamp=started.timestamp
+    )
+    assert completed == InferenceCompleted(
+        model_name="m", version="1", request_id="r1", duration_ms=2.5, timestamp=completed.timestamp
+    )
+    assert isinstance(started.timestamp, float) and isinstance(completed.timestamp, float)
+    for event, field in ((started, "request_id"), (completed, "duration_ms")):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(event, field, "x")
+    # Users build events through the constructors, which still check every field.
+    with pytest.raises(ValueError, match="'model_name' must be a non-empty string: ''"):
+        InferenceStarted(model_name="", version="1")

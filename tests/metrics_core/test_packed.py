@@ -147,15 +147,35 @@ def test_a_counter_block_sums_its_increments_exactly() -> None:
     assert block.parts() == (0.1,) * 10
 
 
-@settings(PROPERTY, max_examples=150)
+def wide_slot(offset: int, counts: list[int], typecode: str) -> BucketData:
+    return BucketData(sum(counts), 1.0, 1.0, 2.0, 0, (offset, array(typecode, counts)))
+
+
+@settings(PROPERTY, max_examples=200)
 @given(
     st.lists(
-        # One-value slots (a sparse series', the in-place path) mixed with wide ones.
-        st.one_of(st.floats(1e-3, 1e3).map(lambda value: BucketData.of([value])), slots()),
+        # One-value slots (a sparse series', the in-place path) mixed with wide ones, and
+        # with big counts that make the fields widen (1 -> 2 -> 4 bytes).
+        st.one_of(
+            st.floats(1e-3, 1e3).map(lambda value: BucketData.of([value])),
+            slots(),
+            st.builds(
+                wide_slot,
+                st.integers(-20, 20),
+                st.lists(st.integers(0, 40_000), min_size=1, max_size=12),
+                st.just("I"),
+            ),
+            st.builds(
+                wide_slot,
+                st.integers(-20, 20),
+                st.lists(st.integers(0, 255), min_size=9, max_size=30),
+                st.just("B"),
+            ),
+        ),
         min_size=1,
         max_size=40,
     ),
-    st.integers(1, 6),
+    st.integers(1, 8),
 )
 def test_a_running_sum_holds_exactly_the_newest_slots(parts: list[BucketData], size: int) -> None:
     ring_sum = RingSum(size)
@@ -170,3 +190,12 @@ def test_a_running_sum_holds_exactly_the_newest_slots(parts: list[BucketData], s
         assert frozen.zeros == newest.zeros
         assert as_dict(*frozen.positive) == newest.positive_buckets()
         assert as_dict(*frozen.negative) == newest.negative_buckets()
+        assert not max(newest.positive[1], default=0) >> (8 * ring_sum.width)
+
+
+def test_an_hour_of_one_byte_slots_fits_two_byte_fields() -> None:
+    ring_sum = RingSum(61)
+    slot = BucketData(60_000, 1.0, 1.0, 2.0, 0, (0, array("B", [200] * 300)))
+    for _ in range(61):
+        ring_sum.apply(slot, 1)
+    assert ring_sum.count > 1 << 16 and ring_sum.width == 2  # 61 x 255 < 65,536

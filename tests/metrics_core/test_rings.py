@@ -3,23 +3,21 @@
 A ``SketchRing`` keeps a distribution's closed slots as columns and encoded (and
 then chunked, compressed) counts (``metrics_core._rings``, ``_slot_codec``); these
 properties check that every slot decodes to exactly the summary appended, through
-every step of encoding, chunking and rolling off, that frozen copies stay what
-they were, and that running sums with narrow fields stay exact as counts grow.
+every step of encoding, chunking and rolling off, and that frozen copies stay what
+they were. (Running sums in narrow fields: ``test_packed.py``.)
 """
 
 from __future__ import annotations
 
 import math
-from array import array
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics_core._packed import narrowest
-from metrics_core._ring_sums import RingSum
 from metrics_core._rings import FrozenRing, SketchRing
 from metrics_core._slot_codec import CHUNK, Chunk, decode, encode
-from metrics_core.sketch import BucketData, merge_all
+from metrics_core.sketch import BucketData
 
 PROPERTY = settings(deadline=None, derandomize=True, database=None)
 
@@ -148,55 +146,3 @@ def test_a_sparse_series_slots_are_never_chunked() -> None:
     while ring.settle():
         pass
     assert all(isinstance(entry, BucketData) for entry in ring.stored)
-
-
-def big_slot(offset: int, counts: list[int]) -> BucketData:
-    return BucketData(sum(counts), 1.0, 1.0, 2.0, 0, (offset, array("I", counts)))
-
-
-@settings(PROPERTY, max_examples=100)
-@given(
-    st.lists(
-        st.one_of(
-            st.builds(lambda v: BucketData.of([v]), st.floats(1e-3, 1e3)),
-            st.builds(
-                big_slot,
-                st.integers(-20, 20),
-                st.lists(st.integers(0, 40_000), min_size=1, max_size=12),
-            ),
-            st.builds(
-                lambda offset, counts: BucketData(
-                    sum(counts), 1.0, 1.0, 2.0, 0, (offset, array("B", counts))
-                ),
-                st.integers(-20, 20),
-                st.lists(st.integers(0, 255), min_size=9, max_size=30),
-            ),
-        ),
-        min_size=1,
-        max_size=40,
-    ),
-    st.integers(1, 8),
-)
-def test_narrow_fields_widen_before_any_bucket_could_pass_them(
-    parts: list[BucketData], size: int
-) -> None:
-    ring_sum = RingSum(size)
-    for held, part in enumerate(parts, 1):
-        if held > size:
-            ring_sum.swap(part, parts[held - 1 - size])
-        else:
-            ring_sum.apply(part, 1)
-        newest = merge_all(parts[max(0, held - size) : held])
-        frozen = ring_sum.frozen()
-        assert frozen.count == newest.count
-        offset, counts = frozen.positive
-        assert {offset + k: c for k, c in enumerate(counts) if c} == newest.positive_buckets()
-        assert not max(newest.positive[1], default=0) >> (8 * ring_sum.width)
-
-
-def test_an_hour_of_one_byte_slots_fits_two_byte_fields() -> None:
-    ring_sum = RingSum(61)
-    slot = BucketData(60_000, 1.0, 1.0, 2.0, 0, (0, array("B", [200] * 300)))
-    for _ in range(61):
-        ring_sum.apply(slot, 1)
-    assert ring_sum.count > 1 << 16 and ring_sum.width == 2  # 61 x 255 < 65,536
