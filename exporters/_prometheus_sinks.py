@@ -248,7 +248,7 @@ def go_text(value: float) -> str:
     """``floatToGoString(value)``, with Python's ``repr`` taken as is when it already agrees.
 
     Go's format differs from ``repr`` only for infinities, NaN and numbers whose
-    ``repr`` has no dot or has it past the sixth character; a scrape formats
+    ``repr`` has no dot or more than six characters before it; a scrape formats
     thousands of new window quantiles and sums, most of them neither.
     """
     if value.__class__ is float:

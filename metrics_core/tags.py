@@ -98,9 +98,9 @@ class Tags(Mapping[str, str]):
     def get(self, key: str, /) -> str | None: ...
 
     @overload
-    def get(self, key: str, default: str | T, /) -> str | T: ...
+    def get(self, key: str, /, default: str | T) -> str | T: ...
 
-    def get(self, key: str, default: object = None, /) -> object:
+    def get(self, key: str, /, default: object = None) -> object:
         """The value of ``key``, or ``default``."""
         # The dictionary's own lookup: queries call this for every series, and
         # ``Mapping.get`` raises and catches a ``KeyError`` for each missing key.
