@@ -204,22 +204,37 @@ class FamilyBuilder:
         self, sink: Sink, family: str, name: str, members: list[tuple[Labeled, Series]]
     ) -> None:
         configured = self._buckets.get(name)
+        rebucketed: tuple[float, ...] | None = None  # configured bounds in the recorded unit
+        last_bounds: tuple[float, ...] | None = None
+        les: tuple[str, ...] = ()
         for (labels, _key), series in members:
             assert isinstance(series, DistributionSeries)
+            kind = series.kind
             if configured is None:
                 bounds = series.bucket_bounds
                 cumulative = list(itertools.accumulate(series.bucket_counts))
             else:
-                bounds = configured
-                if series.kind is MetricKind.TIMER:
-                    bounds = tuple(b * MS_PER_SECOND for b in configured)
+                if rebucketed is None:  # one metric, one kind: converted once
+                    rebucketed = configured
+                    if kind is MetricKind.TIMER:
+                        rebucketed = tuple(b * MS_PER_SECOND for b in configured)
+                bounds = rebucketed
                 cumulative = _rebucket(series, bounds)
-            les = self._le.get((series.kind, bounds))
-            if les is None:
-                unit_bounds = configured or [in_export_unit(b, series.kind) for b in bounds]
-                les = self._le[series.kind, bounds] = (*map(_go_float, unit_bounds), "+Inf")
-            total = in_export_unit(series.total, series.kind)
+            if bounds is not last_bounds:  # the series of a metric share one bounds tuple
+                les = self._les(kind, bounds, configured)
+                last_bounds = bounds
+            total = in_export_unit(series.total, kind)
             sink.histogram(family, series.tags, labels, les, cumulative, total)
+
+    def _les(
+        self, kind: MetricKind, bounds: tuple[float, ...], configured: tuple[float, ...] | None
+    ) -> tuple[str, ...]:
+        """The ``le`` texts of ``bounds`` (recorded unit), ``+Inf`` last."""
+        les = self._le.get((kind, bounds))
+        if les is None:
+            unit_bounds = configured or [in_export_unit(b, kind) for b in bounds]
+            les = self._le[kind, bounds] = (*map(_go_float, unit_bounds), "+Inf")
+        return les
 
     def _write_summary(
         self, sink: Sink, family: str, _: str, members: list[tuple[Labeled, Series]]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from operator import add
 from typing import Generic, Protocol, TypeVar
 
 from prometheus_client.metrics_core import (
@@ -174,7 +173,7 @@ class _Numbers(dict[float, str]):
     """The text of numbers (with the newline), made once: ``numbers[value]``."""
 
     def __missing__(self, value: float) -> str:
-        text = _go_float(value) + "\n"
+        text = go_text(value) + "\n"
         if not math.isnan(value):  # NaN equals no key: keeping it would only grow the dict
             self[value] = text
         return text
@@ -218,7 +217,7 @@ class TextSink:
         texts = list(map(self._numbers.__getitem__, cumulative))
         texts.append(texts[-1])
         texts.append(self._number(total))
-        self.parts.append("".join(map(add, starts, texts)))
+        self.parts.append(_joined(starts, texts))
 
     def summary(
         self,
@@ -237,12 +236,34 @@ class TextSink:
         texts = list(map(self._number, values))
         texts.append(self._numbers[count])
         texts.append(self._number(total))
-        self.parts.append("".join(map(add, starts, texts)))
+        self.parts.append(_joined(starts, texts))
 
     def _number(self, value: float) -> str:
         if value:  # zero is 0.0 or -0.0, equal as keys but not as text
             return self._numbers[value]
         return _go_float(value) + "\n"
+
+
+def go_text(value: float) -> str:
+    """``floatToGoString(value)``, with Python's ``repr`` taken as is when it already agrees.
+
+    Go's format differs from ``repr`` only for infinities, NaN and numbers whose
+    ``repr`` has no dot or more than six characters before it; a scrape formats
+    thousands of new window quantiles and sums, most of them neither.
+    """
+    if value.__class__ is float:
+        text = repr(value)
+        if 0 < text.find(".") <= 6:
+            return text
+    return _go_float(value)
+
+
+def _joined(starts: Sequence[str], texts: list[str]) -> str:
+    """Each line start followed by its number text: one join, no string per line."""
+    pieces = [""] * (2 * len(starts))
+    pieces[::2] = starts
+    pieces[1::2] = texts
+    return "".join(pieces)
 
 
 def new_numbers() -> _Numbers:

@@ -30,6 +30,7 @@ _PER_OCTAVE = 1 << SCALE
 _BASE = 2.0 ** (1.0 / _PER_OCTAVE)
 _log2 = math.log2
 _ceil = math.ceil
+_floor = math.floor
 
 
 def bucket_index(value: float) -> int:
@@ -228,19 +229,68 @@ def merge_all(parts: Iterable[BucketData], *, compact: bool = True) -> BucketDat
 
 
 def quantiles(data: BucketData, qs: Iterable[float]) -> list[float]:
-    """Several quantiles of ``data`` at once (one cumulative pass)."""
+    """Several quantiles of ``data`` at once (one cumulative pass, in C).
+
+    Each quantile interpolates between the order statistics at the ranks around
+    ``q * (count - 1)``; both usually lie in one bucket, found by one bisection.
+    """
     q_list = list(qs)
     for q in q_list:
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"'q' must be within [0, 1]: {q!r}")
     if not data.count:
         return [math.nan] * len(q_list)
+    if len(data.negative[1]):
+        return _signed_quantiles(data, q_list)
+    # Zeros, then positive buckets: the common case, with the order statistic inlined.
+    offset, counts = data.positive
+    cumulative = list(accumulate(counts))
+    zeros, last = data.zeros, data.count - 1
+    minimum, maximum = data.minimum, data.maximum
+    results = []
+    for q in q_list:
+        h = q * last
+        low = _floor(h)
+        rank = low - zeros
+        if rank < 0:
+            value = 0.0
+            k = -1
+        else:
+            k = bisect_left(cumulative, rank + 1)
+            before = cumulative[k - 1] if k else 0
+            in_bucket = cumulative[k] - before
+            value = float(2.0 ** ((offset + k) / _PER_OCTAVE)) * float(
+                _BASE ** ((rank - before + 0.5) / in_bucket)
+            )
+        if h > low:
+            rank += 1
+            if rank < 0:
+                upper = 0.0
+            else:
+                if k < 0 or rank >= cumulative[k]:  # the next statistic is in a later bucket
+                    k = bisect_left(cumulative, rank + 1)
+                    before = cumulative[k - 1] if k else 0
+                    in_bucket = cumulative[k] - before
+                upper = float(2.0 ** ((offset + k) / _PER_OCTAVE)) * float(
+                    _BASE ** ((rank - before + 0.5) / in_bucket)
+                )
+            value += (h - low) * (upper - value)
+        if value < minimum:
+            value = minimum
+        if value > maximum:
+            value = maximum
+        results.append(value)
+    return results
+
+
+def _signed_quantiles(data: BucketData, q_list: list[float]) -> list[float]:
+    """``quantiles`` of data holding negative observations."""
     # Ordered runs of the distribution: negatives by descending magnitude, zeros, positives.
     neg_offset, neg = data.negative
     pos_offset, pos = data.positive
-    neg_cum = list(accumulate(reversed(neg))) if len(neg) else []
-    n_neg = neg_cum[-1] if neg_cum else 0
-    pos_cum = list(accumulate(pos)) if len(pos) else []
+    neg_cum = list(accumulate(reversed(neg)))
+    n_neg = neg_cum[-1]
+    pos_cum = list(accumulate(pos))
     last = data.count - 1
 
     def order_stat(rank: int) -> float:
@@ -263,7 +313,7 @@ def quantiles(data: BucketData, qs: Iterable[float]) -> list[float]:
     results = []
     for q in q_list:
         h = q * last
-        low = math.floor(h)
+        low = _floor(h)
         value = order_stat(low)
         if h > low:
             value += (h - low) * (order_stat(low + 1) - value)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TypeVar, overload
 
 from metrics_core._validation import check_tag_key, shown
+
+T = TypeVar("T")
 
 TagValue = str | int | float | bool
 """What a tag value may be given as; values are stored as strings."""
@@ -90,6 +93,18 @@ class Tags(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return self._map[key]
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, /, default: str | T) -> str | T: ...
+
+    def get(self, key: str, /, default: object = None) -> object:
+        """The value of ``key``, or ``default``."""
+        # The dictionary's own lookup: queries call this for every series, and
+        # ``Mapping.get`` raises and catches a ``KeyError`` for each missing key.
+        return self._map.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._map)

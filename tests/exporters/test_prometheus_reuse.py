@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from exporters import PrometheusExporter
 from exporters import _prometheus_sinks as sinks
@@ -249,3 +251,13 @@ def test_line_text_is_built_once_per_series_across_renders(
 
     assert built == []
     assert text == _fresh(registry.snapshot())
+
+
+@given(
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(-(10**20), 10**20)
+    | st.sampled_from([0.0, -0.0, 1e6, 1234567.0, 123456.7, 1e-5, 1e16, 1.5e16, -1e7])
+)
+def test_number_text_is_prometheus_clients(value: float) -> None:
+    go_string: Callable[[float], str] = floatToGoString
+    assert sinks.go_text(value) == go_string(value)

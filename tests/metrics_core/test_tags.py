@@ -121,6 +121,10 @@ def test_mapping_protocol() -> None:
     tags = Tags.of(model_name="bert", version="v2")
     assert tags["version"] == "v2"
     assert tags.get("missing") is None
+    assert tags.get("missing", "unknown") == "unknown"
+    assert tags.get("version", "unknown") == "v2"
+    assert tags.get("version") == "v2"
+    assert tags.get("missing", default="unknown") == "unknown"
     assert "model_name" in tags
     assert "missing" not in tags
     assert 1 not in tags  # type: ignore[comparison-overlap]
