@@ -17,6 +17,7 @@ reductions over array slices.
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import Generic, Protocol, TypeVar, cast, overload
@@ -103,14 +104,16 @@ class SketchRing:
 
     __slots__ = ("_columns", "_frozen", "_loose", "_unchunked", "due", "stored", "within")
 
-    def __init__(self) -> None:
+    def __init__(self, phase: int = 0) -> None:
         # Start, total, minimum and maximum of each slot, in a row: one append and one
         # deletion per slot (a frozen copy splits them into four arrays).
         self._columns = array("d")
         self.within = array("b")
         self.stored: list[BucketData | bytes] = []
         self._loose = 0  # the newest slots not encoded yet
-        self._unchunked = 0  # the newest slots not in a chunk (nor given up on)
+        # The newest slots not in a chunk (nor given up on). A ``phase`` leaves the first
+        # few out, so that series recorded together do not all compress in the same second.
+        self._unchunked = -phase
         self.due = False  # whether ``settle`` has work to do
         self._frozen: tuple[FrozenRing, Sequence[float]] | None = None
 
@@ -201,6 +204,16 @@ class SketchRing:
 
 
 _POSITIONS = array("b", range(CHUNK))
+_PHASES = itertools.count()
+
+
+def staggered_ring() -> SketchRing:
+    """A ``SketchRing`` that chunks in other seconds than the rings made just before it.
+
+    A version's distributions are made together and close their slots together: in
+    phase, the event that completes a chunk would compress one for each of them.
+    """
+    return SketchRing(next(_PHASES) % CHUNK)
 
 
 def _value(

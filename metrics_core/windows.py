@@ -27,7 +27,7 @@ import attrs
 
 from metrics_core._blocks import Block, SketchBlock, SumBlock
 from metrics_core._ring_sums import FrozenSum, RingSum, window_data
-from metrics_core._rings import FrozenRing, Piece, PieceRing, Ring, SketchRing
+from metrics_core._rings import FrozenRing, Piece, PieceRing, Ring, staggered_ring
 from metrics_core.sketch import EMPTY, BucketData, merge_all
 
 TIERS: tuple[tuple[int, int], ...] = ((1, 60), (10, 61), (60, 61))
@@ -263,7 +263,8 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[BucketData] = _Tiers(SketchBlock, SketchRing, self._settle, RING_SUMS)
+        tiers = _Tiers(SketchBlock, staggered_ring, self._settle, RING_SUMS)
+        self._tiers: _Tiers[BucketData] = tiers
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
