@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics_core._packed import narrowest
-from metrics_core._rings import FrozenRing, SketchRing
+from metrics_core._rings import FrozenRing, SketchRing, staggered_ring
 from metrics_core._slot_codec import CHUNK, Chunk, decode, encode
 from metrics_core.sketch import BucketData
 
@@ -146,3 +146,20 @@ def test_a_sparse_series_slots_are_never_chunked() -> None:
     while ring.settle():
         pass
     assert all(isinstance(entry, BucketData) for entry in ring.stored)
+
+
+def test_rings_made_together_chunk_in_different_seconds() -> None:
+    rings = [staggered_ring() for _ in range(3)]
+    busy = [BucketData.of([(1 + j / 10) * 2 ** (k / 100) for k in range(500)]) for j in range(20)]
+    chunked_at: list[set[int]] = [set(), set(), set()]
+    for second, data in enumerate(busy):
+        for ring, seen in zip(rings, chunked_at, strict=True):
+            before = sum(isinstance(entry, Chunk) for entry in ring.stored)
+            ring.settle()
+            if sum(isinstance(entry, Chunk) for entry in ring.stored) > before:
+                seen.add(second)
+            ring.append(float(second), data)
+    assert all(chunked_at)  # each ring chunked
+    assert not chunked_at[0] & chunked_at[1] and not chunked_at[1] & chunked_at[2]
+    for ring in rings:
+        assert [ring.value(k) for k in range(len(busy))] == busy
