@@ -46,6 +46,8 @@ class Ring(Protocol[T]):
 
     def settle(self) -> bool: ...
 
+    def prefetch(self, index: int) -> None: ...
+
     def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]: ...
 
 
@@ -84,6 +86,9 @@ class PieceRing(Generic[T]):
         """Nothing to do: pieces are stored as they are (``False``)."""
         return False
 
+    def prefetch(self, index: int) -> None:
+        """Nothing to do: pieces are read as they are."""
+
     def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]:
         """An immutable copy (the pieces and their starts), kept until the next change."""
         if self._frozen is None:
@@ -102,7 +107,9 @@ class SketchRing:
     not in a chunk yet), so no single event pays for more than one.
     """
 
-    __slots__ = ("_columns", "_frozen", "_loose", "_unchunked", "due", "stored", "within")
+    __slots__ = (
+        "_ahead", "_columns", "_frozen", "_loose", "_unchunked", "due", "stored", "within",
+    )  # fmt: skip
 
     def __init__(self, phase: int = 0) -> None:
         # Start, total, minimum and maximum of each slot, in a row: one append and one
@@ -115,6 +122,7 @@ class SketchRing:
         # few out, so that series recorded together do not all compress in the same second.
         self._unchunked = -phase
         self.due = False  # whether ``settle`` has work to do
+        self._ahead: dict[int, BucketData] = {}  # slots decoded ahead of ``value``
         self._frozen: tuple[FrozenRing, Sequence[float]] | None = None
 
     def __len__(self) -> int:
@@ -145,6 +153,8 @@ class SketchRing:
     def drop_oldest(self) -> None:
         """Let the oldest slot go (its chunk lives on while a neighbour still uses it)."""
         del self._columns[:4], self.within[0], self.stored[0]
+        if self._ahead:  # indices shift: what was decoded ahead was used or is stale
+            self._ahead.clear()
         held = len(self.stored)
         if self._unchunked > held:
             self._unchunked = held
@@ -157,9 +167,22 @@ class SketchRing:
         entry = self.stored[index]
         if entry.__class__ is BucketData:
             return entry
+        if self._ahead:
+            ahead = self._ahead.pop(index, None)
+            if ahead is not None:
+                return ahead
         at = 4 * index
         columns = self._columns
         return _value(entry, self.within[index], *columns[at + 1 : at + 4])
+
+    def prefetch(self, index: int) -> None:
+        """Decode slot ``index`` now, if it is in a chunk, for the next ``value(index)``.
+
+        Until the next ``drop_oldest``: the close that ends a block reads the slots its
+        running sums let go, and inflating their chunks is better done a second earlier.
+        """
+        if self.stored[index].__class__ is Chunk:
+            self._ahead[index] = self.value(index)
 
     def settle(self) -> bool:
         """Do one step of the encoding left, if any; whether there was one.

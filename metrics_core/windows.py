@@ -146,6 +146,30 @@ class _Tiers(Generic[T]):
             self._due = any([ring.due for ring in self.closed])
         self._append(0, start, value, True)
         self._push(1, start, value)
+        if self._sums is not None:
+            self._prefetch(start + 1.0)
+
+    def _prefetch(self, start: float) -> None:
+        """Decode now the slots the running sums let go at the close of ``start``.
+
+        When that close ends a block, it has the block's work to do already: inflating
+        the chunks of the slots leaving its sums is done a second earlier.
+        """
+        for tier in range(1, len(TIERS)):
+            pending = self.pending[tier - 1]
+            if pending is None or pending[0] == start - start % _WIDTHS[tier]:
+                return  # the next close ends no block of this tier (nor of coarser ones)
+            if tier == 1:
+                self._decode_ahead(0)
+            self._decode_ahead(tier)
+            start = pending[0]
+
+    def _decode_ahead(self, tier: int) -> None:
+        ring = self.closed[tier]
+        held = len(ring) + 1
+        for ring_sum in self._sums[tier]:  # type: ignore[index]
+            if held > ring_sum.size:
+                ring.prefetch(held - 1 - ring_sum.size)
 
     def _append(self, tier: int, start: float, value: T, settled: bool) -> None:
         ring = self.closed[tier]
