@@ -16,6 +16,7 @@ import math
 from array import array
 from collections.abc import Sequence
 
+from metrics_core._frozen_ring import FrozenRing
 from metrics_core._packed import (
     EMPTY_RUN,
     FIELD,
@@ -27,7 +28,6 @@ from metrics_core._packed import (
     widened,
     width_for,
 )
-from metrics_core._rings import FrozenRing
 from metrics_core.sketch import BucketData
 
 Run = tuple[int, "array[int]"]

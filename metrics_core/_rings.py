@@ -5,29 +5,27 @@ BucketData)`` pieces, each slot is about ten Python objects (the piece, the
 summary, its floats, its runs, an array): some 400 bytes of headers on top of its
 counts, and ten objects for the garbage collector to walk. A :class:`SketchRing`
 keeps a tier's slots as columns instead: starts, totals, minimums and maximums in
-float arrays, and each slot's bucket counts in one ``bytes`` (compressed when
-that pays). A slot of a sparse series (a few buckets) stays the ``BucketData`` it
-is: it is small already, and the request path that closes it pays nothing more.
+one float array, and each slot's bucket counts in one ``bytes``, compressed
+eight slots at a time into a shared chunk (``metrics_core._slot_codec``). A slot
+of a sparse series (a few buckets) stays the ``BucketData`` it is: it is small
+already, and the request path that closes it pays nothing more.
 
-Readers see a :class:`FrozenRing`, an immutable copy that is a sequence of
-``(start, BucketData)`` pieces (decoded when read) and offers its columns for
-what needs only those: a window's total, minimum and maximum are C-level
-reductions over array slices.
+Readers see a ``FrozenRing`` (``metrics_core._frozen_ring``): an immutable copy
+that is a sequence of ``(start, BucketData)`` pieces, decoded when read.
 """
 
 from __future__ import annotations
 
 import itertools
 from array import array
-from collections.abc import Iterator, Sequence
-from typing import Generic, Protocol, TypeVar, cast, overload
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar, cast
 
-from metrics_core._slot_codec import CHUNK, Chunk, decode, encode
+from metrics_core._frozen_ring import FrozenRing, Piece, slot_value
+from metrics_core._slot_codec import CHUNK, Chunk, encode
 from metrics_core.sketch import BucketData
 
 T = TypeVar("T")
-Piece = tuple[float, T]
-"""``(start, value)`` of a closed slot or block."""
 
 
 class Ring(Protocol[T]):
@@ -173,7 +171,7 @@ class SketchRing:
                 return ahead
         at = 4 * index
         columns = self._columns
-        return _value(entry, self.within[index], *columns[at + 1 : at + 4])
+        return slot_value(entry, self.within[index], *columns[at + 1 : at + 4])
 
     def prefetch(self, index: int) -> None:
         """Decode slot ``index`` now, if it is in a chunk, for the next ``value(index)``.
@@ -237,93 +235,3 @@ def staggered_ring() -> SketchRing:
     phase, the event that completes a chunk would compress one for each of them.
     """
     return SketchRing(next(_PHASES) % CHUNK)
-
-
-def _value(
-    entry: BucketData | bytes, within: int, total: float, minimum: float, maximum: float
-) -> BucketData:
-    if entry.__class__ is Chunk:
-        entry = entry.entries()[within]
-    return decode(entry, total, minimum, maximum)
-
-
-class FrozenRing(Sequence[Piece[BucketData]]):
-    """An immutable copy of a ``SketchRing``: a sequence of ``(start, BucketData)`` pieces.
-
-    Pieces are decoded when read; ``starts``, ``totals``, ``minimums`` and
-    ``maximums`` are the columns (float arrays, never changed once built).
-    """
-
-    __slots__ = ("maximums", "minimums", "starts", "stored", "totals", "within")
-    __hash__ = None  # type: ignore[assignment]  # pieces hold arrays, as tuples of them do
-
-    def __init__(
-        self,
-        starts: array,  # type: ignore[type-arg]
-        totals: array,  # type: ignore[type-arg]
-        minimums: array,  # type: ignore[type-arg]
-        maximums: array,  # type: ignore[type-arg]
-        stored: tuple[BucketData | bytes, ...],
-        within: array,  # type: ignore[type-arg]
-    ) -> None:
-        self.starts = starts
-        self.totals = totals
-        self.minimums = minimums
-        self.maximums = maximums
-        self.stored = stored
-        self.within = within
-
-    def __len__(self) -> int:
-        return len(self.stored)
-
-    @overload
-    def __getitem__(self, index: int) -> Piece[BucketData]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Piece[BucketData], ...]: ...
-
-    def __getitem__(self, index: int | slice) -> Piece[BucketData] | tuple[Piece[BucketData], ...]:
-        if isinstance(index, slice):
-            first, last, step = index.indices(len(self.stored))
-            if step != 1:
-                return tuple(self)[index]
-            return tuple(zip(self.starts[first:last], self.values(first, last), strict=True))
-        value = self.value(index)  # raises IndexError out of range, as a tuple does
-        return (self.starts[index], value)
-
-    def __iter__(self) -> Iterator[Piece[BucketData]]:
-        return iter(self[:])
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return tuple(self) == tuple(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"FrozenRing({tuple(self)!r})"
-
-    def value(self, index: int) -> BucketData:
-        """The summary of slot ``index``."""
-        return _value(
-            self.stored[index],
-            self.within[index],
-            self.totals[index],
-            self.minimums[index],
-            self.maximums[index],
-        )
-
-    def values(self, first: int, last: int) -> list[BucketData]:
-        """The summaries of slots ``first`` to ``last - 1`` (each chunk decompressed once)."""
-        stored, within = self.stored, self.within
-        totals, minimums, maximums = self.totals, self.minimums, self.maximums
-        out = []
-        chunk: object = None
-        entries: list[bytes] = []
-        for index in range(*slice(first, last).indices(len(stored))):
-            entry = stored[index]
-            if entry.__class__ is Chunk:
-                if entry is not chunk:
-                    chunk, entries = entry, entry.entries()
-                entry = entries[within[index]]
-            out.append(decode(entry, totals[index], minimums[index], maximums[index]))
-        return out

@@ -20,25 +20,21 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Generic, TypeVar, cast
 
 import attrs
 
-from metrics_core._blocks import Block, SketchBlock, SumBlock
-from metrics_core._ring_sums import FrozenSum, RingSum, window_data
-from metrics_core._rings import FrozenRing, Piece, PieceRing, Ring, staggered_ring
+from metrics_core._blocks import SketchBlock, SumBlock
+from metrics_core._frozen_ring import FrozenRing, Piece
+from metrics_core._ring_sums import FrozenSum, window_data
+from metrics_core._rings import PieceRing, staggered_ring
+from metrics_core._tiers import RING_SUMS, TIERS, Tiers
+
+__all__ = [
+    "MAX_WINDOW", "RING_SUMS", "TIERS", "WindowView", "WindowedCounter", "WindowedDistribution",
+]  # fmt: skip
 from metrics_core.sketch import EMPTY, BucketData, merge_all
-
-TIERS: tuple[tuple[int, int], ...] = ((1, 60), (10, 61), (60, 61))
-"""(slot width in seconds, slots kept) of each tier, finest first."""
-
-RING_SUMS: tuple[tuple[int, ...], ...] = ((60,), (61, 30), (61, 30))
-"""Per tier, how many newest slots each running sum of a distribution covers:
-whole rings (1 min, 10 min, 1 h) and halves (5 min, 30 min)."""
-
-_WIDTHS = tuple(width for width, _ in TIERS)
-_KEPT = tuple(kept for _, kept in TIERS)
 
 MAX_WINDOW = float(TIERS[-1][0] * (TIERS[-1][1] - 1))
 """The longest window answered in full (one hour)."""
@@ -107,125 +103,6 @@ class WindowView(Generic[T]):
         return parts, effective
 
 
-class _Tiers(Generic[T]):
-    """Rotation shared by counters and distributions: closed slots, rollups, rings.
-
-    Each tier keeps its closed slots in a ring (``metrics_core._rings``); a view
-    shares an immutable copy of each ring, built when a view first asks after a
-    change and kept until the next. A series closing a slot per event (a sparse
-    one) so pays no copy per event, and one read per scrape pays one copy per
-    changed ring. A block in progress merges each value as it closes
-    (``metrics_core._blocks``), so the event ending a block does not pay for all of
-    it; ``on_block`` sees each finished block of the last tier. A finished block
-    is kept as it is and encoded by the next second's close (``Ring.settle``).
-    """
-
-    __slots__ = ("_block", "_due", "_on_block", "_sums", "closed", "pending")
-
-    def __init__(
-        self,
-        block: Callable[[T], Block[T]],
-        ring: Callable[[], Ring[T]],
-        on_block: Callable[[T], None] | None = None,
-        sums: Iterable[Iterable[int]] | None = None,
-    ) -> None:
-        self._block = block
-        self._on_block = on_block
-        self._sums = None if sums is None else [[RingSum(n) for n in sizes] for sizes in sums]
-        self.closed: list[Ring[T]] = [ring() for _ in TIERS]
-        self._due = False  # a ring has encoding work left (``Ring.settle``)
-        self.pending: list[tuple[float, Block[T]] | None] = [None] * (len(TIERS) - 1)
-
-    def close(self, start: float, value: T) -> None:
-        """Keep a closed one-second slot and roll it up."""
-        if self._due:  # one step of the encoding left, the coarsest ring first
-            worked = False
-            for ring in self.closed[::-1]:
-                if ring.due and not worked:
-                    worked = ring.settle()
-            self._due = any([ring.due for ring in self.closed])
-        self._append(0, start, value, True)
-        self._push(1, start, value)
-        if self._sums is not None:
-            self._prefetch(start + 1.0)
-
-    def _prefetch(self, start: float) -> None:
-        """Decode now the slots the running sums let go at the close of ``start``.
-
-        When that close ends a block, it has the block's work to do already: inflating
-        the chunks of the slots leaving its sums is done a second earlier.
-        """
-        for tier in range(1, len(TIERS)):
-            pending = self.pending[tier - 1]
-            if pending is None or pending[0] == start - start % _WIDTHS[tier]:
-                return  # the next close ends no block of this tier (nor of coarser ones)
-            if tier == 1:
-                self._decode_ahead(0)
-            self._decode_ahead(tier)
-            start = pending[0]
-
-    def _decode_ahead(self, tier: int) -> None:
-        ring = self.closed[tier]
-        held = len(ring) + 1
-        for ring_sum in self._sums[tier]:  # type: ignore[index]
-            if held > ring_sum.size:
-                ring.prefetch(held - 1 - ring_sum.size)
-
-    def _append(self, tier: int, start: float, value: T, settled: bool) -> None:
-        ring = self.closed[tier]
-        held = ring.append(start, value, settled)
-        if ring.due:
-            self._due = True
-        if self._sums is not None:
-            for ring_sum in self._sums[tier]:
-                if held > ring_sum.size:  # the slot that leaves the newest ``size`` goes out
-                    ring_sum.swap(value, ring.value(held - 1 - ring_sum.size))  # type: ignore[arg-type]
-                else:
-                    ring_sum.apply(value, 1)  # type: ignore[arg-type]
-        if held > _KEPT[tier]:
-            ring.drop_oldest()
-
-    def _push(self, tier: int, start: float, value: T) -> None:
-        width = _WIDTHS[tier]
-        block = start - start % width
-        pending = self.pending[tier - 1]
-        if pending is not None and pending[0] != block:
-            merged = pending[1].value()
-            self._append(tier, pending[0], merged, False)
-            if tier + 1 < len(TIERS):
-                self._push(tier + 1, pending[0], merged)
-            elif self._on_block is not None:
-                self._on_block(merged)
-            pending = None
-        if pending is None:
-            self.pending[tier - 1] = (block, self._block(value))
-        else:
-            pending[1].add(value)
-
-    def unsettled(self) -> list[T]:
-        """Values closed since the last block of the last tier ended (not yet in ``on_block``)."""
-        out: list[T] = []
-        for pending in reversed(self.pending):
-            if pending is not None:
-                out.extend(pending[1].parts())
-        return out
-
-    def view(self, current: Piece[T] | None, first_seen: float) -> WindowView[T]:
-        rings = [ring.frozen() for ring in self.closed]
-        pending = tuple(None if p is None else (p[0], p[1].parts()) for p in self.pending)
-        sums = None
-        if self._sums is not None:
-            sums = tuple(tuple(s.frozen() for s in tier) for tier in self._sums)
-        return WindowView(
-            tuple(ring for ring, _ in rings),
-            tuple(starts for _, starts in rings),
-            pending,
-            current,
-            first_seen,
-            sums,
-        )
-
-
 class WindowedCounter:
     """A counter's total plus its increments per time slot. Not thread-safe by itself."""
 
@@ -233,7 +110,7 @@ class WindowedCounter:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        self._tiers: _Tiers[float] = _Tiers(SumBlock, PieceRing)
+        self._tiers: Tiers[float] = Tiers(SumBlock, PieceRing)
         self._closed_total = 0.0
         self._open = 0.0
         self._open_start = math.floor(now)
@@ -261,7 +138,9 @@ class WindowedCounter:
 
     def view(self) -> WindowView[float]:
         """An immutable copy of the slots."""
-        return self._tiers.view((self._open_start, self._open), self.first_seen)
+        return WindowView(
+            *self._tiers.frozen()[:3], (self._open_start, self._open), self.first_seen
+        )
 
 
 class WindowedDistribution:
@@ -287,8 +166,8 @@ class WindowedDistribution:
 
     def __init__(self, now: float) -> None:
         self.first_seen = now
-        tiers = _Tiers(SketchBlock, staggered_ring, self._settle, RING_SUMS)
-        self._tiers: _Tiers[BucketData] = tiers
+        tiers = Tiers(SketchBlock, staggered_ring, self._settle, RING_SUMS)
+        self._tiers: Tiers[BucketData] = tiers
         self._closed_all = EMPTY
         self._open_start = math.floor(now)
         self._open_end = self._open_start + 1
@@ -340,4 +219,8 @@ class WindowedDistribution:
         """An immutable copy of the slots, and the pieces of the all-time summary."""
         current = self._open_data() if self.count else EMPTY
         parts = (*self.all_time_parts(), current)
-        return self._tiers.view((self._open_start, current), self.first_seen), parts
+        closed, starts, pending, sums = self._tiers.frozen()
+        view = WindowView(
+            closed, starts, pending, (self._open_start, current), self.first_seen, sums
+        )
+        return view, parts

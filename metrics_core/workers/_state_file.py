@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from metrics_core._rings import FrozenRing
+from metrics_core._frozen_ring import FrozenRing
 from metrics_core.codec import CodecError, decode_bucket_data, encode_bucket_data
 from metrics_core.sketch import BucketData
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series

@@ -14,8 +14,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metrics_core._frozen_ring import FrozenRing
 from metrics_core._packed import narrowest
-from metrics_core._rings import FrozenRing, SketchRing, staggered_ring
+from metrics_core._rings import SketchRing, staggered_ring
 from metrics_core._slot_codec import CHUNK, Chunk, decode, encode
 from metrics_core.sketch import BucketData
 
