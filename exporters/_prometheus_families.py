@@ -24,7 +24,8 @@ from exporters._naming import (
     prometheus_label,
     prometheus_name,
 )
-from exporters._prometheus_sinks import RenderCache, Sink
+from exporters._prometheus_sinks import Sink
+from metrics_core._round_cache import RoundCache
 from metrics_core.logs import get_logger
 from metrics_core.sketch import BucketData, bucket_index, bucket_upper
 from metrics_core.snapshot import (
@@ -117,7 +118,7 @@ class FamilyBuilder:
         quantiles: tuple[float, ...],
         window: float,
         warned: set[str],
-        labels: RenderCache[Labeled],
+        labels: RoundCache[Labeled],
     ) -> None:
         self._buckets = buckets
         self._quantiles = quantiles

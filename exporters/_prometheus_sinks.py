@@ -5,16 +5,15 @@
 scrapes), byte for byte what ``generate_latest`` writes for the same families.
 The text before each value (``name{labels,le="0.5"} ``) depends only on the
 sample name and the series' immutable tags, so it is built once and kept in a
-``RenderCache`` from one render to the next; a render then writes each line as
+``RoundCache`` from one render to the next; a render then writes each line as
 that text plus its number.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -25,12 +24,11 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from metrics_core._round_cache import RoundCache
 from metrics_core.tags import Tags
 
 _go_float: Callable[[float], str] = floatToGoString
 _MAX_NUMBERS = 65_536  # number texts kept between renders
-
-V = TypeVar("V")
 
 
 class Sink(Protocol):
@@ -136,39 +134,6 @@ class MetricSink:
         family.add_sample(name + "_sum", dict(labels), total)
 
 
-class RenderCache(Generic[V]):
-    """Values kept from one render to the next: those the last render used, and new ones.
-
-    ``turn()`` after a render drops what it did not use, so the cache holds no more
-    than two renders' series (a series gone from the registry is gone after one).
-    Values must depend on their key alone: then threads rendering at once can only
-    compute one twice, never read a wrong one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._used: dict[Hashable, V] = {}
-        self._last: dict[Hashable, V] = {}
-
-    def get(self, key: Hashable, make: Callable[[], V]) -> V:
-        """The value of ``key``, made by ``make()`` when neither render has it."""
-        value = self._used.get(key)
-        if value is None:
-            value = self._last.get(key)
-            if value is None:
-                value = make()
-            self._used[key] = value
-        return value
-
-    def turn(self) -> None:
-        """End a render: what it used becomes the last render's, the rest is dropped."""
-        with self._lock:
-            self._last, self._used = self._used, {}
-
-    def __len__(self) -> int:
-        return len(self._used) + len(self._last)
-
-
 class _Numbers(dict[float, str]):
     """The text of numbers (with the newline), made once: ``numbers[value]``."""
 
@@ -185,7 +150,7 @@ class TextSink:
     ``lines`` keeps each series' line beginnings between renders (see the module).
     """
 
-    def __init__(self, lines: RenderCache[tuple[str, ...]], numbers: _Numbers) -> None:
+    def __init__(self, lines: RoundCache[tuple[str, ...]], numbers: _Numbers) -> None:
         self.parts: list[str] = []
         self._lines = lines
         self._numbers = numbers

@@ -55,12 +55,12 @@ from exporters._prometheus_families import (
 )
 from exporters._prometheus_sinks import (
     MetricSink,
-    RenderCache,
     TextSink,
     new_numbers,
     trim_numbers,
 )
 from exporters._settings import check_http_url
+from metrics_core._round_cache import RoundCache
 from metrics_core._validation import as_number, check_seconds, shown
 from metrics_core.exporting import SnapshotSource
 from metrics_core.logs import get_logger
@@ -209,8 +209,8 @@ class PrometheusExporter:
         self._servers: list[PrometheusServer] = []
         self._warned: set[str] = set()
         # Kept between renders: each series' labels and line beginnings, number texts.
-        self._labels: RenderCache[Labeled] = RenderCache()
-        self._lines: RenderCache[tuple[str, ...]] = RenderCache()
+        self._labels: RoundCache[Labeled] = RoundCache()
+        self._lines: RoundCache[tuple[str, ...]] = RoundCache()
         self._numbers = new_numbers()
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(self)

@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 import attrs
 
 from metrics_core._frozen_ring import FrozenRing
+from metrics_core._round_cache import RoundCache
 from metrics_core.codec import CodecError, decode_bucket_data, encode_bucket_data
 from metrics_core.sketch import BucketData
 from metrics_core.snapshot import CounterSeries, DistributionSeries, GaugeSeries, Series
@@ -103,15 +104,14 @@ class SketchCache:
     it used: the cache never holds more than one state's pieces.
     """
 
-    __slots__ = ("_decoded", "_encoded", "_next_decoded", "_next_encoded")
+    __slots__ = ("_decoded", "_encoded", "_next_encoded")
 
     def __init__(self) -> None:
         self._encoded: dict[tuple[int, int], tuple[object, bytes]] = {}
         self._next_encoded: dict[tuple[int, int], tuple[object, bytes]] = {}
         # Keyed by (what, bytes): 0 a ring of floats, 1 a ring of sketches, 2 a sketch,
         # 3 a series record.
-        self._decoded: dict[tuple[int, bytes], Any] = {}
-        self._next_decoded: dict[tuple[int, bytes], Any] = {}
+        self._decoded: RoundCache[Any] = RoundCache()
 
     def encoded(self, item: object, encode: Callable[[], bytes], part: int = -1) -> bytes:
         """The bytes of ``item``, from the cache when the same object was encoded last round.
@@ -131,13 +131,7 @@ class SketchCache:
 
     def decoded(self, key: tuple[int, bytes], decode: Callable[[], Any]) -> Any:
         """What ``key``'s bytes decode to, from the cache when they were seen last round."""
-        value = self._decoded.get(key)
-        if value is None:
-            value = self._next_decoded.get(key)
-            if value is None:
-                value = decode()
-        self._next_decoded[key] = value
-        return value
+        return self._decoded.get(key, decode)
 
     def decode(self, blob: bytes) -> BucketData:
         """``blob`` decoded as a sketch (cached by bytes)."""
@@ -147,7 +141,7 @@ class SketchCache:
     def next_round(self) -> None:
         """Forget what the finished round did not use."""
         self._encoded, self._next_encoded = self._next_encoded, {}
-        self._decoded, self._next_decoded = self._next_decoded, {}
+        self._decoded.turn()
 
 
 def encode_state(

@@ -16,8 +16,8 @@ from prometheus_client.utils import floatToGoString
 
 from exporters import PrometheusExporter
 from exporters import _prometheus_sinks as sinks
-from exporters._prometheus_sinks import RenderCache
 from metrics_core import names
+from metrics_core._round_cache import RoundCache
 from metrics_core.clock import ManualClock
 from metrics_core.registry.aggregating import AggregatingRegistry
 from metrics_core.snapshot import Snapshot
@@ -129,7 +129,7 @@ def test_the_summary_of_an_unchanged_series_follows_the_clock(
 
 
 def test_render_cache_keeps_only_what_the_last_render_used() -> None:
-    cache: RenderCache[str] = RenderCache()
+    cache: RoundCache[str] = RoundCache()
     cache.get("a", lambda: "A")
     cache.get("b", lambda: "B")
     cache.turn()
