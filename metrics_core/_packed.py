@@ -3,11 +3,11 @@
 Adding two runs of a few hundred bucket counts element by element costs tens of
 microseconds in Python, and rollups, running sums and merges do it for every
 slot. Packed, each bucket is a fixed-width little-endian field of one integer
-(``FIELD`` bytes, 8 once counts may pass 32 bits): two runs add or subtract
-with one shifted integer operation, done in C. A field never carries into the
-next as long as no bucket's true count leaves ``[0, 2**(8 * width))``: the
-callers only subtract counts they added before, and widen when the observations
-they hold could pass the field.
+(1, 2, 4 or 8 bytes): two runs add or subtract with one shifted integer
+operation, done in C. A field never carries into the next as long as no
+bucket's true count leaves ``[0, 2**(8 * width))``: the callers only subtract
+counts they added before, and widen before any bucket could pass the field (a
+bound from the observations held and each slot's storage width, ``top``).
 
 A run is ``(offset, value, span)``: the counts of buckets ``offset`` to
 ``offset + span - 1``, packed into ``value``.
@@ -35,7 +35,8 @@ Counts = array | tuple[int, ...] | list[int]  # type: ignore[type-arg]
 
 _SHORT = 8  # a tuple of up to this many counts is smaller than an array
 _LITTLE = sys.byteorder == "little"
-_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+TYPECODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+"""The ``array`` type code of unsigned counts ``size`` bytes wide, by size."""
 
 
 def width_for(count: int) -> int:
@@ -76,7 +77,7 @@ def pack(counts: Counts, width: int = FIELD) -> int:
     if len(counts) <= 8:  # short runs: shifts are cheaper than a buffer
         bits = 8 * width
         return sum([count << (bits * k) for k, count in enumerate(counts)])
-    fields = array(_CODES[width], counts)
+    fields = array(TYPECODES[width], counts)
     if not _LITTLE:
         fields.byteswap()
     return int.from_bytes(fields, "little")
@@ -105,7 +106,7 @@ def shifted(
 def unpack(run: PackedRun, width: int = FIELD) -> array:  # type: ignore[type-arg]
     """The counts of ``run`` as an array of ``width``-byte unsigned integers."""
     _, value, span = run
-    fields = array(_CODES[width])
+    fields = array(TYPECODES[width])
     fields.frombytes(value.to_bytes(width * span, "little"))
     if not _LITTLE:
         fields.byteswap()

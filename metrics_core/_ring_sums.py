@@ -6,8 +6,8 @@ hundred buckets wide: tens of microseconds per slot, per series, per read. A
 adding each slot as it closes and subtracting the one that leaves. Counts are
 integers, so the subtraction is exact; a window then costs one copy plus the few
 slots between the sum and the window (``window_data``). Totals, minimums and
-maximums do not subtract: they are read from the window's own slots, which costs
-one attribute read per slot, not one addition per bucket.
+maximums do not subtract: they are reductions over the window's slice of the
+ring's columns (``FrozenRing``), done in C.
 """
 
 from __future__ import annotations

@@ -101,8 +101,8 @@ class SketchRing:
     ``stored[k]`` is slot ``k`` as kept: its ``BucketData`` (a few buckets, or not
     encoded yet), its encoding, or the ``Chunk`` holding it at ``within[k]``.
     ``append(..., settled=False)`` keeps a slot as it is for now; each ``settle()``
-    does one step of the work left (encode one such slot, or compress the oldest ten
-    not in a chunk yet), so no single event pays for more than one.
+    does one step of the work left (encode one such slot, or compress the oldest
+    ``CHUNK`` not in a chunk yet), so no single event pays for more than one.
     """
 
     __slots__ = (
@@ -138,7 +138,7 @@ class SketchRing:
             stored.append(data)
             self._loose += 1
             self.due = True
-        elif data.positive[1].__class__ is not array:  # a few buckets: kept as it is
+        elif data.positive[1].__class__ is not array:  # a few buckets: what encode() keeps
             stored.append(data)
         else:
             stored.append(encode(data))

@@ -19,7 +19,7 @@ import zlib
 from array import array
 from collections.abc import Sequence
 
-from metrics_core._packed import Counts
+from metrics_core._packed import TYPECODES, Counts
 from metrics_core.sketch import BucketData
 
 CHUNK = 8
@@ -29,7 +29,6 @@ _HEAD = struct.Struct("<BIiIB")  # flags, count, positive offset, span, bytes pe
 _RUN = struct.Struct("<iIB")  # negative offset, span, bytes per count
 _ZEROS = struct.Struct("<I")
 _HAS_ZEROS, _HAS_NEGATIVE = 1, 2
-_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _WBITS = -12  # raw deflate, a 4 KiB window: a chunk's later slots refer back to earlier ones
 _LENGTHS = struct.Struct(f"<{CHUNK}H")
 _NO_COUNTS = array("B")
@@ -112,6 +111,6 @@ def decode(stored: BucketData | bytes, total: float, minimum: float, maximum: fl
 
 
 def _counts(raw: bytes, size: int) -> Counts:
-    counts = array(_CODES[size])
+    counts = array(TYPECODES[size])
     counts.frombytes(raw)
     return counts
