@@ -69,7 +69,8 @@ class SketchBlock(PackedCounts):
 
     def add(self, data: BucketData) -> None:
         """Add one more closed slot (or finer block)."""
-        if not data.count:
+        count = data.count
+        if not count:
             return
         self._frozen = None
         self.totals.append(data.total)
@@ -77,7 +78,10 @@ class SketchBlock(PackedCounts):
             self.minimum = data.minimum
         if data.maximum > self.maximum:
             self.maximum = data.maximum
-        self.apply(data, 1)
+        offset, counts = data.positive
+        # One bucket holding every observation (a sparse slot): one shift, one addition.
+        if not (len(counts) == 1 and counts[0] == count and self.add_bucket(offset, count)):
+            self.apply(data, 1)
 
     def value(self) -> BucketData:
         """The block's summary, built once per change."""

@@ -217,3 +217,29 @@ class PackedCounts:
         offset, counts = data.negative
         if len(counts):
             self.negative = shifted(self.negative, offset, counts, sign, width)
+
+    def add_bucket(self, index: int, count: int) -> bool:
+        """Add ``count`` observations, all in positive bucket ``index``, as ``apply`` would.
+
+        A sparse series' slot is one observation in one bucket: one shift and one
+        addition instead of ``apply``'s generic path. ``False`` (nothing done) when a
+        field would have to widen first: ``apply`` then does it.
+        """
+        total = self.count + count
+        peak = self.peak + count
+        width = self.width
+        if (peak if peak < total else total) >> (width << 3):
+            return False
+        self.count = total
+        self.peak = peak
+        low, value, span = self.positive
+        bits = width << 3
+        if not span:
+            self.positive = (index, count, 1)
+        elif index >= low:
+            if index - low >= span:
+                span = index - low + 1
+            self.positive = (low, value + (count << (bits * (index - low))), span)
+        else:
+            self.positive = (index, (value << (bits * (low - index))) + count, span + low - index)
+        return True

@@ -76,9 +76,16 @@ class Tiers(Generic[T]):
                     worked = ring.settle()
             self._due = any([ring.due for ring in self.closed])
         self._append(0, start, value, True)
-        self._push(1, start, value)
+        pending = self.pending[0]
+        if pending is not None and pending[0] == start - start % _WIDTHS[1]:
+            pending[1].add(value)  # the block goes on (``_push``'s common case, inline)
+        else:
+            self._push(1, start, value)
         if self._sums is not None:
-            self._prefetch(start + 1.0)
+            following = start + 1.0
+            if following % _WIDTHS[1]:  # the next close ends no block: nothing to decode ahead
+                return
+            self._prefetch(following)
 
     def _prefetch(self, start: float) -> None:
         """Decode now the slots the running sums let go at the close of ``start``.

@@ -139,6 +139,28 @@ def test_a_block_in_progress_is_the_merge_of_its_slots(parts: list[BucketData]) 
     assert block.value() is got  # kept until the next slot
 
 
+@st.composite
+def one_bucket_slots(draw: st.DrawFn) -> BucketData:
+    """A slot whose observations all fall in one positive bucket (a sparse series' slot)."""
+    index = draw(st.integers(-60, 60))
+    count = draw(st.one_of(st.just(1), st.integers(1, 300), st.integers(1, 70_000)))
+    value = 2.0 ** ((index + 0.5) / 64)
+    return BucketData(count, count * value, value, value, 0, (index, (count,)))
+
+
+@settings(PROPERTY, max_examples=300)
+@given(st.lists(st.one_of(one_bucket_slots(), slots()), min_size=1, max_size=16))
+def test_one_bucket_slots_take_the_short_path_to_the_same_block(parts: list[BucketData]) -> None:
+    # Buckets below, inside and above the run so far, and counts that widen the fields.
+    block = SketchBlock(parts[0])
+    for part in parts[1:]:
+        block.add(part)
+    got, expected = block.value(), merge_all(parts)
+    assert (got.count, got.zeros) == (expected.count, expected.zeros)
+    assert got.positive_buckets() == expected.positive_buckets()
+    assert got.negative_buckets() == expected.negative_buckets()
+
+
 def test_a_counter_block_sums_its_increments_exactly() -> None:
     block = SumBlock(0.1)
     for _ in range(9):
