@@ -78,6 +78,32 @@ class RingSum(PackedCounts):
         self.apply(added, 1)
         self.apply(removed, -1)
 
+    def swap_one(self, added: BucketData, bucket: int) -> None:
+        """``swap`` for a slot that left holding one positive observation, in ``bucket``.
+
+        The leaving slot is known by its bucket alone (a ring keeps such a slot as that):
+        no ``BucketData`` is decoded for it on the common path.
+        """
+        new_offset, new_counts = added.positive
+        low, value, span = self.positive
+        bits = self.width << 3
+        count = added.count
+        if (
+            len(new_counts) == 1
+            and new_counts[0] == count  # one bucket holds all of ``added``: no zero, no negative
+            and not ((self.peak if self.peak < self.count else self.count) + count) >> bits
+            and 0 <= new_offset - low < span
+            and 0 <= bucket - low < span
+        ):
+            self._frozen = None
+            self.count += count - 1  # never 0: the slot that leaves was counted
+            self.peak += count - 1
+            value += count << ((new_offset - low) * bits)
+            self.positive = (low, value - (1 << ((bucket - low) * bits)), span)
+            return
+        self.apply(added, 1)
+        self.apply(BucketData(1, 0.0, 0.0, 0.0, 0, (bucket, (1,))), -1)
+
     def apply(self, data: Slot, sign: int) -> None:
         """Add (``sign`` 1) or subtract (``sign`` -1) one slot."""
         self._frozen = None

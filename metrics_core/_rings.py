@@ -7,8 +7,10 @@ counts, and ten objects for the garbage collector to walk. A :class:`SketchRing`
 keeps a tier's slots as columns instead: starts, totals, minimums and maximums in
 one float array, and each slot's bucket counts in one ``bytes``, compressed
 eight slots at a time into a shared chunk (``metrics_core._slot_codec``). A slot
-of a sparse series (a few buckets) stays the ``BucketData`` it is: it is small
-already, and the request path that closes it pays nothing more.
+of one observation (a sparse series' second) is kept as its bucket, five bytes
+the garbage collector does not walk, and never chunked; a running sum takes it
+out by that bucket (``one_bucket``). A slot of a few buckets stays the
+``BucketData`` it is: it is small already.
 
 Readers see a ``FrozenRing`` (``metrics_core._frozen_ring``): an immutable copy
 that is a sequence of ``(start, BucketData)`` pieces, decoded when read.
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar, cast
 
 from metrics_core._frozen_ring import FrozenRing, Piece, slot_value
-from metrics_core._slot_codec import CHUNK, Chunk, encode
+from metrics_core._slot_codec import CHUNK, ONE_SIZE, Chunk, bucket_of_one, encode, encode_one
 from metrics_core.sketch import BucketData
 
 T = TypeVar("T")
@@ -45,6 +47,8 @@ class Ring(Protocol[T]):
     def settle(self) -> bool: ...
 
     def prefetch(self, index: int) -> None: ...
+
+    def one_bucket(self, index: int) -> int | None: ...
 
     def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]: ...
 
@@ -86,6 +90,10 @@ class PieceRing(Generic[T]):
 
     def prefetch(self, index: int) -> None:
         """Nothing to do: pieces are read as they are."""
+
+    def one_bucket(self, index: int) -> int | None:
+        """``None``: a counter's pieces have no buckets."""
+        return None
 
     def frozen(self) -> tuple[Sequence[Piece[T]], Sequence[float]]:
         """An immutable copy (the pieces and their starts), kept until the next change."""
@@ -138,10 +146,14 @@ class SketchRing:
             stored.append(data)
             self._loose += 1
             self.due = True
-        elif data.positive[1].__class__ is not array:  # a few buckets: what encode() keeps
-            stored.append(data)
         else:
-            stored.append(encode(data))
+            offset, counts = data.positive
+            if counts.__class__ is array:
+                stored.append(encode(data))
+            elif data.count == 1 and len(counts) == 1:  # one observation: its bucket alone
+                stored.append(encode_one(offset))
+            else:  # a few buckets (tuples): what encode() keeps
+                stored.append(data)
         self._unchunked += 1
         if self._unchunked >= CHUNK:
             self.due = True
@@ -173,6 +185,17 @@ class SketchRing:
         columns = self._columns
         return slot_value(entry, self.within[index], *columns[at + 1 : at + 4])
 
+    def one_bucket(self, index: int) -> int | None:
+        """The bucket of slot ``index`` if it holds one positive observation (else ``None``).
+
+        What a running sum takes out when the slot leaves it, without decoding the slot.
+        """
+        entry = self.stored[index]
+        if entry.__class__ is bytes and len(entry) == ONE_SIZE:
+            bucket: int = bucket_of_one(entry)[1]
+            return bucket
+        return None
+
     def prefetch(self, index: int) -> None:
         """Decode slot ``index`` now, if it is in a chunk, for the next ``value(index)``.
 
@@ -199,7 +222,7 @@ class SketchRing:
             self._unchunked -= CHUNK
             entries = stored[first : first + CHUNK]
             # Small slots among them (a sparse series'): all kept as they are.
-            if all(entry.__class__ is bytes for entry in entries):
+            if all(entry.__class__ is bytes and len(entry) > ONE_SIZE for entry in entries):
                 chunk = Chunk.of(cast("list[bytes]", entries))
                 if chunk is not None:
                     stored[first : first + CHUNK] = [chunk] * CHUNK

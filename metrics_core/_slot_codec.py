@@ -6,14 +6,16 @@ each run, zeros) and the counts as stored. ``CHUNK`` such slots in a row are the
 compressed together into one :class:`Chunk` that they all share: neighbouring
 slots of one series look alike, so one stream is smaller than several, one
 ``bytes`` header replaces several, and a stream is set up once per chunk, not per
-slot (setting one up costs more than compressing a slot). A slot of a few
-buckets stays the ``BucketData`` it is.
+slot (setting one up costs more than compressing a slot). A slot of one
+positive observation is its bucket alone (``encode_one``, five bytes, never
+chunked); a slot of a few buckets stays the ``BucketData`` it is.
 
 Totals, minimums and maximums are not encoded: the ring keeps them as columns.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from array import array
@@ -28,7 +30,14 @@ CHUNK = 8
 _HEAD = struct.Struct("<BIiIB")  # flags, count, positive offset, span, bytes per count
 _RUN = struct.Struct("<iIB")  # negative offset, span, bytes per count
 _ZEROS = struct.Struct("<I")
-_HAS_ZEROS, _HAS_NEGATIVE = 1, 2
+_HAS_ZEROS, _HAS_NEGATIVE, _ONE_VALUE = 1, 2, 4
+_ONE = struct.Struct("<Bi")  # a slot of one positive observation: flags, its bucket
+ONE_SIZE = _ONE.size
+"""Bytes of a one-observation slot's encoding: too small to be worth a chunk."""
+encode_one = functools.partial(_ONE.pack, _ONE_VALUE)
+"""``encode`` of a slot holding one positive observation, from its bucket index."""
+bucket_of_one = _ONE.unpack_from
+"""``(flags, bucket)`` of ``encode_one``'s bytes."""
 _WBITS = -12  # raw deflate, a 4 KiB window: a chunk's later slots refer back to earlier ones
 _LENGTHS = struct.Struct(f"<{CHUNK}H")
 _NO_COUNTS = array("B")
@@ -63,11 +72,18 @@ class Chunk(bytes):
 
 
 def encode(data: BucketData) -> BucketData | bytes:
-    """``data`` as a ring stores it: ``bytes`` when its counts are arrays, else itself."""
+    """``data`` as a ring stores it: ``bytes``, or itself when a few counts (tuples).
+
+    Counts in arrays are encoded with a header. One positive observation (a sparse
+    series' second) is its bucket alone (``encode_one``): five bytes instead of a
+    ``BucketData`` of a few objects that the garbage collector would walk.
+    """
     pos_offset, pos = data.positive
     neg_offset, neg = data.negative
     if not isinstance(pos, array) or data.count >> 32:
-        return data  # a few counts (tuples): as small as it gets
+        if data.count == 1 and len(pos) == 1:  # hence no zero and no negative observation
+            return encode_one(pos_offset)
+        return data
     if isinstance(neg, array):
         pass
     elif not len(neg):
@@ -87,6 +103,8 @@ def decode(stored: BucketData | bytes, total: float, minimum: float, maximum: fl
     """The summary ``encode`` stored (``total``, ``minimum``, ``maximum`` from the columns)."""
     if isinstance(stored, BucketData):
         return stored
+    if stored[0] & _ONE_VALUE:  # one observation: its value is the total (and both bounds)
+        return BucketData(1, total, minimum, maximum, 0, (_ONE.unpack_from(stored)[1], (1,)))
     flags, count, pos_offset, pos_span, pos_size = _HEAD.unpack_from(stored)
     at = _HEAD.size
     zeros = 0

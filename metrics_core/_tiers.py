@@ -117,7 +117,12 @@ class Tiers(Generic[T]):
         if self._sums is not None:
             for ring_sum in self._sums[tier]:
                 if held > ring_sum.size:  # the slot that leaves the newest ``size`` goes out
-                    ring_sum.swap(value, ring.value(held - 1 - ring_sum.size))  # type: ignore[arg-type]
+                    leaving = held - 1 - ring_sum.size
+                    bucket = ring.one_bucket(leaving)
+                    if bucket is None:
+                        ring_sum.swap(value, ring.value(leaving))  # type: ignore[arg-type]
+                    else:  # one observation: taken out without decoding its slot
+                        ring_sum.swap_one(value, bucket)  # type: ignore[arg-type]
                 else:
                     ring_sum.apply(value, 1)  # type: ignore[arg-type]
         if held > _KEPT[tier]:

@@ -203,7 +203,12 @@ def test_a_running_sum_holds_exactly_the_newest_slots(parts: list[BucketData], s
     ring_sum = RingSum(size)
     for held, part in enumerate(parts, 1):
         if held > size:
-            ring_sum.swap(part, parts[held - 1 - size])
+            leaving = parts[held - 1 - size]
+            offset, counts = leaving.positive
+            if leaving.count == 1 and len(counts) == 1:  # a ring knows it by its bucket alone
+                ring_sum.swap_one(part, offset)
+            else:
+                ring_sum.swap(part, leaving)
         else:
             ring_sum.apply(part, 1)
         newest = merge_all(parts[max(0, held - size) : held])
