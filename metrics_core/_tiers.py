@@ -155,14 +155,10 @@ class Tiers(Generic[T]):
 
     def frozen(self) -> Frozen[T]:
         """Immutable copies of the rings (and their starts), blocks in progress and sums."""
-        rings = [ring.frozen() for ring in self.closed]
-        pending = tuple(None if p is None else (p[0], p[1].parts()) for p in self.pending)
+        # Comprehensions and zip, not generators: a read freezes every changed series.
+        closed, starts = zip(*[ring.frozen() for ring in self.closed], strict=True)
+        pending = tuple([None if p is None else (p[0], p[1].parts()) for p in self.pending])
         sums = None
         if self._sums is not None:
-            sums = tuple(tuple(s.frozen() for s in tier) for tier in self._sums)
-        return (
-            tuple(ring for ring, _ in rings),
-            tuple(starts for _, starts in rings),
-            pending,
-            sums,
-        )
+            sums = tuple([tuple([s.frozen() for s in tier]) for tier in self._sums])
+        return closed, starts, pending, sums

@@ -218,9 +218,13 @@ class WindowedDistribution:
     def view(self) -> tuple[WindowView[BucketData], tuple[BucketData, ...]]:
         """An immutable copy of the slots, and the pieces of the all-time summary."""
         current = self._open_data() if self.count else EMPTY
-        parts = (*self.all_time_parts(), current)
         closed, starts, pending, sums = self._tiers.frozen()
+        parts = [self._closed_all]  # ``all_time_parts``, from the blocks just frozen
+        for block in reversed(pending):
+            if block is not None:
+                parts += block[1]
+        parts.append(current)
         view = WindowView(
             closed, starts, pending, (self._open_start, current), self.first_seen, sums
         )
-        return view, parts
+        return view, tuple(parts)
