@@ -145,14 +145,6 @@ class Tiers(Generic[T]):
         else:
             pending[1].add(value)
 
-    def unsettled(self) -> list[T]:
-        """Values closed since the last block of the last tier ended (not yet in ``on_block``)."""
-        out: list[T] = []
-        for pending in reversed(self.pending):
-            if pending is not None:
-                out.extend(pending[1].parts())
-        return out
-
     def frozen(self) -> Frozen[T]:
         """Immutable copies of the rings (and their starts), blocks in progress and sums."""
         # Comprehensions and zip, not generators: a read freezes every changed series.

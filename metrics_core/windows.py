@@ -211,15 +211,13 @@ class WindowedDistribution:
         # Once a minute: the all-time summary is the widest value a series holds.
         self._closed_all = merge_all((self._closed_all, block))
 
-    def all_time_parts(self) -> list[BucketData]:
-        """Pieces that merge into every observation ever recorded (the open slot excluded)."""
-        return [self._closed_all, *self._tiers.unsettled()]
-
     def view(self) -> tuple[WindowView[BucketData], tuple[BucketData, ...]]:
         """An immutable copy of the slots, and the pieces of the all-time summary."""
         current = self._open_data() if self.count else EMPTY
         closed, starts, pending, sums = self._tiers.frozen()
-        parts = [self._closed_all]  # ``all_time_parts``, from the blocks just frozen
+        # Every observation ever recorded: the all-time summary, the values closed since the
+        # last minute's block ended (in the blocks in progress just frozen), the open slot.
+        parts = [self._closed_all]
         for block in reversed(pending):
             if block is not None:
                 parts += block[1]
