@@ -50,39 +50,19 @@ class RingSum(PackedCounts):
 
     def swap(self, added: BucketData, removed: BucketData) -> None:
         """Add ``added`` and take out ``removed`` (the slot that left the newest ``size``)."""
-        new_offset, new_counts = added.positive
         old_offset, old_counts = removed.positive
-        low, value, span = self.positive
-        bits = self.width << 3
-        if (
-            len(new_counts) == 1  # one bucket each, inside the run: a sparse series' slots
-            and len(old_counts) == 1
-            and not ((self.peak if self.peak < self.count else self.count) + added.count) >> bits
-            and 0 <= new_offset - low < span
-            and 0 <= old_offset - low < span
-            and not added.zeros + removed.zeros
-            and not len(added.negative[1]) + len(removed.negative[1])
-        ):
-            self._frozen = None
-            moved = added.count - removed.count  # a one-bucket slot's count is its bucket's
-            self.count += moved
-            self.peak += moved
-            if not self.count:
-                self.zeros = self.peak = 0
-                self.width = 1
-                self.positive = self.negative = EMPTY_RUN
-                return
-            value += new_counts[0] << ((new_offset - low) * bits)
-            self.positive = (low, value - (old_counts[0] << ((old_offset - low) * bits)), span)
-            return
-        self.apply(added, 1)
-        self.apply(removed, -1)
+        if len(old_counts) == 1 and old_counts[0] == removed.count:  # one bucket holds it all
+            self.swap_one(added, old_offset, removed.count)
+        else:
+            self.apply(added, 1)
+            self.apply(removed, -1)
 
-    def swap_one(self, added: BucketData, bucket: int) -> None:
-        """``swap`` for a slot that left holding one positive observation, in ``bucket``.
+    def swap_one(self, added: BucketData, bucket: int, removed: int = 1) -> None:
+        """``swap`` for a slot that left with ``removed`` positive observations in ``bucket``.
 
-        The leaving slot is known by its bucket alone (a ring keeps such a slot as that):
-        no ``BucketData`` is decoded for it on the common path.
+        A ring keeps a one-observation slot as its bucket alone: nothing is decoded for
+        it. Both slots one bucket each, inside the run (a sparse series'): one shift and
+        one subtraction.
         """
         new_offset, new_counts = added.positive
         low, value, span = self.positive
@@ -96,13 +76,18 @@ class RingSum(PackedCounts):
             and 0 <= bucket - low < span
         ):
             self._frozen = None
-            self.count += count - 1  # never 0: the slot that leaves was counted
-            self.peak += count - 1
+            self.count += count - removed
+            self.peak += count - removed
+            if not self.count:
+                self.zeros = self.peak = 0
+                self.width = 1
+                self.positive = self.negative = EMPTY_RUN
+                return
             value += count << ((new_offset - low) * bits)
-            self.positive = (low, value - (1 << ((bucket - low) * bits)), span)
+            self.positive = (low, value - (removed << ((bucket - low) * bits)), span)
             return
         self.apply(added, 1)
-        self.apply(BucketData(1, 0.0, 0.0, 0.0, 0, (bucket, (1,))), -1)
+        self.apply(BucketData(removed, 0.0, 0.0, 0.0, 0, (bucket, (removed,))), -1)
 
     def apply(self, data: Slot, sign: int) -> None:
         """Add (``sign`` 1) or subtract (``sign`` -1) one slot."""
