@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar, cast
 
 from metrics_core._frozen_ring import FrozenRing, Piece, slot_value
-from metrics_core._slot_codec import CHUNK, ONE_SIZE, Chunk, bucket_of_one, encode, encode_one
+from metrics_core._slot_codec import CHUNK, ONE_SIZE, Chunk, bucket_of_one, encode
 from metrics_core.sketch import BucketData
 
 T = TypeVar("T")
@@ -147,13 +147,7 @@ class SketchRing:
             self._loose += 1
             self.due = True
         else:
-            offset, counts = data.positive
-            if counts.__class__ is array:
-                stored.append(encode(data))
-            elif data.count == 1 and len(counts) == 1:  # one observation: its bucket alone
-                stored.append(encode_one(offset))
-            else:  # a few buckets (tuples): what encode() keeps
-                stored.append(data)
+            stored.append(encode(data))
         self._unchunked += 1
         if self._unchunked >= CHUNK:
             self.due = True

@@ -79,11 +79,12 @@ def encode(data: BucketData) -> BucketData | bytes:
     ``BucketData`` of a few objects that the garbage collector would walk.
     """
     pos_offset, pos = data.positive
-    neg_offset, neg = data.negative
-    if not isinstance(pos, array) or data.count >> 32:
-        if data.count == 1 and len(pos) == 1:  # hence no zero and no negative observation
+    count = data.count
+    if pos.__class__ is not array or count >> 32:  # (a sparse series' slot: checked first)
+        if count == 1 and len(pos) == 1:  # hence no zero and no negative observation
             return encode_one(pos_offset)
         return data
+    neg_offset, neg = data.negative
     if isinstance(neg, array):
         pass
     elif not len(neg):
